@@ -1,0 +1,1 @@
+"""The built-in checks; each test function is one catalog entry."""

@@ -1,0 +1,50 @@
+"""Log records emitted inside a request carry that request's trace context."""
+from __future__ import annotations
+
+import uuid
+
+from otelconform.contract import pb
+from otelconform.observe import log_where, span_for_call
+from otelconform.registry import check
+from otelconform.verdicts import expect_equal
+
+from ._calls import traced_call
+
+SEED_LOGGING = "seed §Logging Strategy 'Structured Logging with Trace Correlation'; OTel logs data model §Trace Context Fields"
+
+
+def _logged(suite, severity=pb.SEVERITY_WARN):
+    message = f"conformance log {uuid.uuid4().hex}"
+    attributes = {"conformance.check": "log", "user_id": "12345"}
+    result, trace_id, parent_id = traced_call(suite, "log", message, severity, attributes)
+    result.require_ok()
+    record = log_where(suite.collector, lambda r: r.body == message, suite.telemetry_timeout,
+                       f"log record with body {message!r}")
+    return record, trace_id, parent_id, attributes
+
+
+@check("LOG-001", "MUST", "log record carries the server span's trace id and span id",
+       SEED_LOGGING, "logs", killed_by=("log-without-context",))
+def test_log_001_record_carries_span_context(suite):
+    record, trace_id, parent_id, _ = _logged(suite)
+    span = span_for_call(suite.collector, trace_id, parent_id, suite.telemetry_timeout)
+    expect_equal("trace_id of the log record", span.trace_id, record.trace_id)
+    expect_equal("span_id of the log record", span.span_id, record.span_id)
+
+
+@check("LOG-002", "SHOULD", "log record keeps severity, body and attributes",
+       "OTel logs data model §SeverityNumber, §Body, §Attributes", "logs")
+def test_log_002_record_fields(suite):
+    record, _, _, attributes = _logged(suite, pb.SEVERITY_WARN)
+    expect_equal("severity_number of the log record", pb.SEVERITY_WARN, record.record.severity_number)
+    expect_equal("attributes of the log record", attributes,
+                 {k: record.attributes.get(k) for k in attributes})
+
+
+@check("LOG-003", "MUST", "log record's resource names the same service as its spans",
+       "seed §Logging 'Includes resource attributes (service.name, service.version)'", "logs")
+def test_log_003_record_resource(suite):
+    record, trace_id, parent_id, _ = _logged(suite)
+    span = span_for_call(suite.collector, trace_id, parent_id, suite.telemetry_timeout)
+    expect_equal("service.name of the log record's resource", span.resource.get("service.name"),
+                 record.resource.get("service.name"))

@@ -1,0 +1,88 @@
+"""The RPC duration histogram of the profile."""
+from __future__ import annotations
+
+import uuid
+
+import grpc
+
+from otelconform.observe import metric_named
+from otelconform.registry import check
+from otelconform.verdicts import Mismatch, NoTelemetry, expect_equal
+
+from otelconform_fixtures.otlp import attributes as decode_attributes
+
+RPC_METRICS = "semconv docs/rpc/rpc-metrics.md (seed: rpc.server.duration in ms; stable: rpc.server.call.duration in s)"
+CUMULATIVE = 2  # AggregationTemporality.AGGREGATION_TEMPORALITY_CUMULATIVE
+
+
+def _echo_points(suite, metrics):
+    """(attributes, count) of the data points for successful Echo calls, in arrival order."""
+    points = []
+    for m in metrics:
+        if m.data_type != "histogram":
+            continue
+        for p in m.metric.histogram.data_points:
+            attrs = decode_attributes(p.attributes)
+            if suite.profile.point_matches(attrs, "Echo", grpc.StatusCode.OK):
+                points.append((m, attrs, p.count))
+    return points
+
+
+def _observed_total(suite, metrics) -> int:
+    """Echo calls the target has counted so far: the latest cumulative export, or the sum of deltas."""
+    points = _echo_points(suite, metrics)
+    if not points:
+        return 0
+    if points[-1][0].metric.histogram.aggregation_temporality == CUMULATIVE:
+        latest = max(m.received_at for m, _, _ in points)
+        return sum(c for m, _, c in points if m.received_at == latest)
+    return sum(c for _, _, c in points)
+
+
+def _make_calls(suite, n: int):
+    for i in range(n):
+        suite.client.echo(f"met-{uuid.uuid4().hex}").require_ok()
+
+
+@check("MET-001", "MUST", "RPC duration histogram has the profile's name, unit, type and attributes",
+       RPC_METRICS + "; schemas/<profile>/duration-point.schema.json", "metrics",
+       killed_by=("metric-renamed", "stock"))
+def test_met_001_duration_histogram_shape(suite):
+    _make_calls(suite, 1)
+    spec = suite.profile.server_duration
+    metrics = metric_named(suite.collector, spec["name"], suite.telemetry_timeout)
+    metric = metrics[-1]
+    expect_equal(f"type of {spec['name']}", spec["type"], metric.data_type)
+    expect_equal(f"unit of {spec['name']}", spec["unit"], metric.unit)
+    found = suite.collector.wait_for(lambda: _echo_points(suite, suite.collector.metrics(spec["name"])),
+                                     suite.telemetry_timeout)
+    if not found:
+        seen = [decode_attributes(p.attributes) for m in metrics for p in m.metric.histogram.data_points]
+        raise Mismatch(f"no {spec['name']} data point identifies Echo calls; points seen: {seen[:5]}")
+    errors = suite.profile.point_errors(found[-1][1], "Echo", grpc.StatusCode.OK)
+    if errors:
+        raise Mismatch(f"{spec['name']} data point attributes break the '{suite.profile.name}' profile: "
+                       + "; ".join(errors))
+
+
+@check("MET-002", "MUST", "RPC duration histogram counts every call",
+       RPC_METRICS + " (one measurement per RPC)", "metrics", killed_by=("metric-renamed", "stock"))
+def test_met_002_duration_histogram_counts_calls(suite):
+    name = suite.profile.server_duration["name"]
+    before = _observed_total(suite, suite.collector.metrics(name))
+    calls = 5
+    _make_calls(suite, calls)
+    made = suite.client.calls_made[("Echo", "OK")]
+    # With the suite as the only caller (launch mode) the count must match exactly.
+    target = made if suite.launched is not None else before + calls
+    total = suite.collector.wait_for(
+        lambda: (t := _observed_total(suite, suite.collector.metrics(name))) >= target and t,
+        suite.telemetry_timeout)
+    if not total:
+        seen = _observed_total(suite, suite.collector.metrics(name))
+        if not suite.collector.metrics():
+            raise NoTelemetry(f"no metric arrived within {suite.telemetry_timeout:.0f}s")
+        raise Mismatch(f"{name} count for Echo: expected at least {target} after {calls} more "
+                       f"calls (the suite made {made} in all), got {seen}")
+    if suite.launched is not None:
+        expect_equal(f"{name} count for Echo vs the suite's successful Echo calls", made, total)

@@ -1,0 +1,77 @@
+"""Server and client span shape and the resource every service must describe itself with."""
+from __future__ import annotations
+
+import uuid
+
+import grpc
+import pytest
+
+from otelconform.contract import full_method
+from otelconform.observe import client_span, span_for_call
+from otelconform.profiles import resource_errors
+from otelconform.registry import check
+from otelconform.verdicts import Mismatch, expect_equal
+
+from ._calls import traced_call, traced_echo_span
+
+SEMCONV_SPANS = "semconv docs/rpc/rpc-spans.md §Span name / §Span kind"
+
+
+@check("SPAN-001", "MUST", "server span has kind SERVER", SEMCONV_SPANS + "; OTel trace API §SpanKind",
+       "traces", killed_by=("wrong-span-kind",))
+def test_span_001_server_span_kind(suite):
+    expect_equal("kind of the server span", "SPAN_KIND_SERVER", traced_echo_span(suite).kind)
+
+
+@check("SPAN-002", "MUST", "server span is named package.Service/Method", SEMCONV_SPANS, "traces",
+       killed_by=("stock",))
+def test_span_002_server_span_name(suite):
+    expect_equal("name of the server span", full_method("Echo"), traced_echo_span(suite).name)
+
+
+@check("SPAN-003", "MUST", "server span carries the profile's RPC attributes",
+       "semconv docs/rpc/rpc-spans.md §Common attributes, docs/rpc/grpc.md; seed 'Span Attributes "
+       "Standard'; schemas/<profile>/server-span.schema.json", "traces")
+def test_span_003_server_span_attributes(suite):
+    span = traced_echo_span(suite)
+    errors = suite.profile.span_errors("server-span", span.attributes, "Echo", grpc.StatusCode.OK)
+    if errors:
+        raise Mismatch(f"server span attributes break the '{suite.profile.name}' profile: "
+                       + "; ".join(errors) + f" (attributes: {span.attributes})")
+
+
+@check("SPAN-004", "MUST", "outgoing call is a CLIENT span named package.Service/Method with the profile's attributes",
+       SEMCONV_SPANS + "; schemas/<profile>/client-span.schema.json", "traces", killed_by=("stock",))
+def test_span_004_client_span(suite):
+    result, trace_id, parent_id = traced_call(suite, "relay", suite.downstream.address,
+                                              f"span-004-{uuid.uuid4().hex}")
+    result.require_ok()
+    server = span_for_call(suite.collector, trace_id, parent_id, suite.telemetry_timeout)
+    client = client_span(suite.collector, trace_id, server, suite.telemetry_timeout)
+    expect_equal("kind of the outgoing call's span", "SPAN_KIND_CLIENT", client.kind)
+    expect_equal("name of the outgoing call's span", full_method("Echo"), client.name)
+    errors = suite.profile.span_errors("client-span", client.attributes, "Echo", grpc.StatusCode.OK)
+    if errors:
+        raise Mismatch(f"client span attributes break the '{suite.profile.name}' profile: "
+                       + "; ".join(errors) + f" (attributes: {client.attributes})")
+
+
+@check("RES-001", "MUST", "resource has service.name, service.version and service.instance.id",
+       "seed 'Span Attributes Standard'; semconv docs/resource/README.md §Service; "
+       "schemas/resource.schema.json", "resource", killed_by=("no-service-version",))
+def test_res_001_resource_identity(suite):
+    span = traced_echo_span(suite)
+    errors = resource_errors(span.resource)
+    if errors:
+        raise Mismatch("resource breaks the seed's identity rules: " + "; ".join(errors)
+                       + f" (resource: {span.resource})")
+
+
+@check("RES-002", "MUST", "service.name comes from OTEL_SERVICE_NAME",
+       "OTel SDK environment variables §OTEL_SERVICE_NAME (wins over OTEL_RESOURCE_ATTRIBUTES)",
+       "resource", launch_only=True)
+def test_res_002_service_name_from_environment(suite):
+    if suite.service_name is None:
+        pytest.skip("needs --target-cmd: the suite must set OTEL_SERVICE_NAME itself")
+    span = traced_echo_span(suite)
+    expect_equal("service.name", suite.service_name, span.resource.get("service.name"))

@@ -1,0 +1,31 @@
+"""The conformance.v1 control contract, generated from its .proto when first imported.
+
+Code is generated in memory by grpcio-tools (``grpc.protos_and_services``) from the one
+copy of the contract, so no generated file exists in the repository or the wheel.
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import grpc
+
+PROTO_DIR = Path(__file__).resolve().parent / "proto"
+PROTO_FILE = PROTO_DIR / "conformance_v1.proto"
+SERVICE = "conformance.v1.Conformance"
+
+
+def _generate():
+    sys.path.insert(0, str(PROTO_DIR))
+    try:
+        return grpc.protos_and_services(PROTO_FILE.name)
+    finally:
+        sys.path.remove(str(PROTO_DIR))
+
+
+pb, services = _generate()
+
+
+def full_method(method: str) -> str:
+    """``package.Service/Method``: the span name semconv requires (no leading slash)."""
+    return f"{SERVICE}/{method}"

@@ -1,0 +1,40 @@
+"""Trace context the suite sends: every check makes its own ids."""
+from __future__ import annotations
+
+import secrets
+
+# Suite-made trace ids start with this marker so a span the target rooted itself can be
+# told apart from one continuing a suite trace, even across parallel workers.
+SUITE_MARKER = bytes.fromhex("5c0f")
+
+
+def new_trace_id() -> str:
+    return (SUITE_MARKER + secrets.token_bytes(14)).hex()
+
+
+def new_span_id() -> str:
+    while True:
+        span_id = secrets.token_bytes(8)
+        if any(span_id):
+            return span_id.hex()
+
+
+def is_suite_trace(trace_id: str) -> bool:
+    return bytes.fromhex(trace_id).startswith(SUITE_MARKER)
+
+
+def traceparent(trace_id: str, span_id: str, sampled: bool = True, version: str = "00") -> str:
+    return f"{version}-{trace_id}-{span_id}-{'01' if sampled else '00'}"
+
+
+def parse_traceparent(value: str) -> tuple[str, str, str, str] | None:
+    """(version, trace_id, parent_id, flags) of a well-formed version-00 header, else None."""
+    parts = value.strip().split("-")
+    if len(parts) != 4 or [len(p) for p in parts] != [2, 32, 16, 2]:
+        return None
+    if any(c not in "0123456789abcdef" for c in "".join(parts)):
+        return None
+    version, trace_id, parent_id, flags = parts
+    if version == "ff" or set(trace_id) == {"0"} or set(parent_id) == {"0"}:
+        return None
+    return version, trace_id, parent_id, flags

@@ -1,0 +1,52 @@
+"""The check catalog: every check registers its ID, level, spec reference and signal."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+import pytest
+
+
+class Level(str, Enum):
+    MUST = "MUST"
+    SHOULD = "SHOULD"
+    MAY = "MAY"
+
+    @property
+    def rank(self) -> int:
+        return {"MUST": 0, "SHOULD": 1, "MAY": 2}[self.value]
+
+
+@dataclass(frozen=True)
+class CheckInfo:
+    id: str
+    level: Level
+    title: str
+    spec: str  # the specification section the check enforces
+    signal: str  # traces | metrics | logs | grpc | resource
+    killed_by: tuple[str, ...] = ()  # reference mutants this check must catch
+    launch_only: bool = False  # needs the suite to start the target itself
+
+
+REGISTRY: dict[str, CheckInfo] = {}
+
+
+def check(id: str, level: str, title: str, spec: str, signal: str,
+          killed_by: tuple[str, ...] = (), launch_only: bool = False):
+    """Register a check function under ``id`` and mark it for the plugin's report."""
+    info = CheckInfo(id, Level(level), title, spec, signal, tuple(killed_by), launch_only)
+
+    def decorate(fn):
+        existing = REGISTRY.get(id)
+        if existing is not None and existing != info:
+            raise ValueError(f"check ID {id} registered twice with different definitions")
+        REGISTRY[id] = info
+        fn.conformance_check = info
+        return pytest.mark.conformance(id=id)(fn)
+
+    return decorate
+
+
+def info_for(item) -> CheckInfo | None:
+    marker = item.get_closest_marker("conformance")
+    return REGISTRY.get(marker.kwargs["id"]) if marker else None

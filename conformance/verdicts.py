@@ -1,0 +1,35 @@
+"""How a check fails, so the report can say why.
+
+A check raises one of these instead of a bare ``assert`` so that "the target exported
+nothing" (NO_TELEMETRY), "it exported something wrong" (MISMATCH) and "it did not answer
+the call" (TARGET_ERROR) stay distinct in every report.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+
+class CheckFailure(AssertionError):
+    verdict = "MISMATCH"
+
+
+class Mismatch(CheckFailure):
+    verdict = "MISMATCH"
+
+
+class NoTelemetry(CheckFailure):
+    verdict = "NO_TELEMETRY"
+
+
+class TargetUnresponsive(CheckFailure):
+    verdict = "TARGET_ERROR"
+
+
+def expect_equal(what: str, expected: Any, actual: Any) -> None:
+    if expected != actual:
+        raise Mismatch(f"{what}: expected {expected!r}, got {actual!r}")
+
+
+def expect(condition: bool, what: str, expected: Any, actual: Any) -> None:
+    if not condition:
+        raise Mismatch(f"{what}: expected {expected}, got {actual!r}")

@@ -1,0 +1,137 @@
+"""Brings opentelemetry-instrumentation-grpc up to the seed's RPC conventions.
+
+Measured with opentelemetry-instrumentation-grpc 0.66b2, the stock interceptors
+- name spans after the raw gRPC path, with a leading '/' (semconv: ``package.Service/Method``),
+- record no RPC metrics at all (semconv: ``rpc.server.duration`` / ``rpc.client.duration``),
+- put no ``server.address``/``server.port`` on client spans.
+These interceptors run *inside* the stock ones, where the stock span is the current span,
+and correct exactly that; everything else (context extraction and injection, kinds, status
+attributes and span status) stays the stock instrumentation's work.
+"""
+from __future__ import annotations
+
+import time
+
+import grpc
+from opentelemetry import trace
+from opentelemetry.trace import Status, StatusCode
+
+SERVER_DURATION = "rpc.server.duration"
+CLIENT_DURATION = "rpc.client.duration"
+
+
+def _split(full_method: str) -> tuple[str, str]:
+    service, _, method = full_method.lstrip("/").partition("/")
+    return service, method
+
+
+def _attributes(full_method: str, code: grpc.StatusCode) -> dict:
+    service, method = _split(full_method)
+    return {"rpc.system": "grpc", "rpc.service": service, "rpc.method": method,
+            "rpc.grpc.status_code": code.value[0]}
+
+
+def _code_of(context) -> grpc.StatusCode:
+    code = context.code()
+    return code if isinstance(code, grpc.StatusCode) else grpc.StatusCode.OK
+
+
+class ServerSemconvInterceptor(grpc.ServerInterceptor):
+    def __init__(self, meter, duration_name: str = SERVER_DURATION, errors_as_ok: bool = False):
+        self._duration = meter.create_histogram(duration_name, unit="ms",
+                                                description="Duration of inbound RPCs")
+        self._errors_as_ok = errors_as_ok  # mutant "error-status-ok"
+
+    def _finish(self, span, full_method: str, started: float, code: grpc.StatusCode) -> None:
+        self._duration.record((time.perf_counter() - started) * 1000, _attributes(full_method, code))
+        if self._errors_as_ok and code != grpc.StatusCode.OK:
+            span.set_status(Status(StatusCode.OK))
+
+    def intercept_service(self, continuation, handler_call_details):
+        handler = continuation(handler_call_details)
+        if handler is None:
+            return None
+        full_method = handler_call_details.method
+        interceptor = self
+
+        def unary(behavior):
+            def run(request, context):
+                span = trace.get_current_span()
+                span.update_name(full_method.lstrip("/"))
+                started, code = time.perf_counter(), grpc.StatusCode.OK
+                try:
+                    response = behavior(request, context)
+                    code = _code_of(context)
+                    return response
+                except Exception:
+                    code = _code_of(context)
+                    code = grpc.StatusCode.UNKNOWN if code == grpc.StatusCode.OK else code
+                    raise
+                finally:
+                    interceptor._finish(span, full_method, started, code)
+            return run
+
+        def streaming(behavior):
+            def run(request, context):
+                span = trace.get_current_span()
+                span.update_name(full_method.lstrip("/"))
+                started, code = time.perf_counter(), grpc.StatusCode.OK
+                try:
+                    yield from behavior(request, context)
+                    code = _code_of(context)
+                except Exception:
+                    code = _code_of(context)
+                    code = grpc.StatusCode.UNKNOWN if code == grpc.StatusCode.OK else code
+                    raise
+                finally:
+                    interceptor._finish(span, full_method, started, code)
+            return run
+
+        if handler.unary_unary:
+            return grpc.unary_unary_rpc_method_handler(
+                unary(handler.unary_unary), handler.request_deserializer, handler.response_serializer)
+        if handler.unary_stream:
+            return grpc.unary_stream_rpc_method_handler(
+                streaming(handler.unary_stream), handler.request_deserializer, handler.response_serializer)
+        return handler  # the contract has no client-streaming methods
+
+
+class ClientSemconvInterceptor(grpc.UnaryUnaryClientInterceptor):
+    def __init__(self, meter, target: str):
+        self._duration = meter.create_histogram(CLIENT_DURATION, unit="ms",
+                                                description="Duration of outbound RPCs")
+        host, _, port = target.rpartition(":")
+        self._address, self._port = host.strip("[]"), int(port)
+
+    def intercept_unary_unary(self, continuation, client_call_details, request):
+        span = trace.get_current_span()
+        span.update_name(client_call_details.method.lstrip("/"))
+        span.set_attribute("server.address", self._address)
+        span.set_attribute("server.port", self._port)
+        started = time.perf_counter()
+        outcome = continuation(client_call_details, request)
+        code = outcome.code() if outcome.code() is not None else grpc.StatusCode.OK
+        self._duration.record((time.perf_counter() - started) * 1000,
+                              _attributes(client_call_details.method, code))
+        return outcome
+
+
+class _KindOverridingTracer:
+    """Mutant "wrong-span-kind": every span the wrapped tracer starts is INTERNAL."""
+
+    def __init__(self, tracer):
+        self._tracer = tracer
+
+    def start_as_current_span(self, name, context=None, kind=None, **kwargs):
+        return self._tracer.start_as_current_span(name, context, trace.SpanKind.INTERNAL, **kwargs)
+
+    def __getattr__(self, attr):
+        return getattr(self._tracer, attr)
+
+
+class KindOverridingTracerProvider:
+    def __init__(self, provider):
+        self._provider = provider
+
+    def get_tracer(self, *args, **kwargs):
+        return _KindOverridingTracer(self._provider.get_tracer(*args, **kwargs))

@@ -1,0 +1,126 @@
+"""Python (grpcio) reference service for the conformance suite.
+
+Implements conformance.v1.Conformance and grpc.health.v1 on 127.0.0.1:$PORT, traced by
+opentelemetry-instrumentation-grpc with the corrections in ``rpc_semconv``, and exports
+traces, metrics and logs over OTLP/gRPC as configured by the standard OTEL_* variables.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+import threading
+from concurrent import futures
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from opentelemetry import metrics, trace
+from opentelemetry.instrumentation.grpc import client_interceptor, grpcext, server_interceptor
+
+import mutants
+from rpc_semconv import ClientSemconvInterceptor, KindOverridingTracerProvider, ServerSemconvInterceptor
+from telemetry import setup_telemetry
+
+PROTO_DIR = Path(__file__).resolve().parents[2] / "conformance" / "proto"
+sys.path.insert(0, str(PROTO_DIR))
+pb, services = grpc.protos_and_services("conformance_v1.proto")  # generated in memory, never committed
+
+log = logging.getLogger("conformance.reference")
+LEVELS = {pb.SEVERITY_DEBUG: logging.DEBUG, pb.SEVERITY_INFO: logging.INFO,
+          pb.SEVERITY_WARN: logging.WARNING, pb.SEVERITY_ERROR: logging.ERROR}
+CODES = {c.value[0]: c for c in grpc.StatusCode}
+
+
+class Conformance(services.ConformanceServicer):
+    def __init__(self, mutant: str | None):
+        self._mutant = mutant
+        self._channels: dict[str, grpc.Channel] = {}
+        self._lock = threading.Lock()
+
+    def _downstream(self, address: str):
+        with self._lock:
+            if address not in self._channels:
+                channel = grpc.insecure_channel(address)
+                if self._mutant != "stock":
+                    # Inside the stock interceptor, so its client span is current.
+                    channel = grpc.intercept_channel(
+                        channel, ClientSemconvInterceptor(metrics.get_meter(__name__), address))
+                self._channels[address] = grpcext.intercept_channel(channel, client_interceptor())
+            return services.ConformanceStub(self._channels[address])
+
+    def Echo(self, request, context):
+        return pb.EchoResponse(payload=request.payload)
+
+    def Fail(self, request, context):
+        code = CODES.get(request.code)
+        if code is None or code == grpc.StatusCode.OK:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"Fail needs a non-OK code, got {request.code}")
+        context.abort(code, request.message)
+
+    def Relay(self, request, context):
+        stub = self._downstream(request.downstream)
+        payloads = []
+        for _ in range(max(1, request.calls)):
+            try:
+                payloads.append(stub.Echo(pb.EchoRequest(payload=request.payload),
+                                          timeout=context.time_remaining()).payload)
+            except grpc.RpcError as err:
+                context.abort(err.code(), f"downstream: {err.details()}")
+        return pb.RelayResponse(payloads=payloads)
+
+    def Log(self, request, context):
+        level = LEVELS.get(request.severity, logging.INFO)
+        log.log(level, request.message, extra={"otel_attributes": dict(request.attributes)})
+        return pb.LogResponse()
+
+    def Sleep(self, request, context):
+        # Ends early when the call is cancelled or its deadline passes.
+        done = threading.Event()
+        context.add_callback(done.set)
+        done.wait(request.duration_ms / 1000)
+        return pb.SleepResponse()
+
+    def StreamEcho(self, request, context):
+        for _ in range(request.count):
+            yield pb.EchoResponse(payload=request.payload)
+
+
+def serve() -> int:
+    mutant = mutants.active()
+    telemetry = setup_telemetry(mutant)
+    tracer_provider = trace.get_tracer_provider()
+    if mutant == "wrong-span-kind":
+        tracer_provider = KindOverridingTracerProvider(tracer_provider)
+    interceptors = [server_interceptor(tracer_provider=tracer_provider)]
+    if mutant != "stock":
+        interceptors.append(ServerSemconvInterceptor(
+            metrics.get_meter(__name__),
+            duration_name="rpc.server.latency" if mutant == "metric-renamed" else "rpc.server.duration",
+            errors_as_ok=mutant == "error-status-ok"))
+
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=16), interceptors=interceptors)
+    services.add_ConformanceServicer_to_server(Conformance(mutant), server)
+    health_servicer = health.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    address = f"127.0.0.1:{os.environ.get('PORT', '50051')}"
+    if server.add_insecure_port(address) == 0:
+        print(f"cannot bind {address}", file=sys.stderr)
+        return 1
+    server.start()
+    health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
+    log.info("serving", extra={"otel_attributes": {"address": address, "mutant": mutant or ""}})
+
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    stop.wait()
+    health_servicer.enter_graceful_shutdown()
+    server.stop(grace=5).wait()
+    telemetry.shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(serve())

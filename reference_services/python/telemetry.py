@@ -1,0 +1,143 @@
+"""OpenTelemetry setup of the Python reference: traces, metrics and logs over OTLP/gRPC.
+
+Everything is configured by the standard OTEL_* variables, which the SDK reads itself
+(endpoint, protocol, service name, resource attributes, batch and export intervals,
+sampler, propagators). This module only adds what the seed requires of a service on
+top: service.version and service.instance.id, and log lines on stdout in the seed's JSON
+shape that carry the active trace context.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from opentelemetry import _logs, context as otel_context, metrics, propagate, trace
+from opentelemetry._logs import SeverityNumber
+from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter
+from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
+from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+from opentelemetry.sdk._logs import LoggerProvider
+from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+SERVICE_VERSION = "1.0.0"
+
+_SEVERITY = {logging.DEBUG: SeverityNumber.DEBUG, logging.INFO: SeverityNumber.INFO,
+             logging.WARNING: SeverityNumber.WARN, logging.ERROR: SeverityNumber.ERROR,
+             logging.CRITICAL: SeverityNumber.FATAL}
+
+
+@dataclass
+class Telemetry:
+    tracer_provider: TracerProvider
+    meter_provider: MeterProvider
+    logger_provider: LoggerProvider
+    resource: Resource
+
+    def shutdown(self) -> None:
+        """Flush and stop all three signals (shutdown includes ForceFlush)."""
+        self.tracer_provider.shutdown()
+        self.meter_provider.shutdown()
+        self.logger_provider.shutdown()
+
+
+class OtlpLogHandler(logging.Handler):
+    """Sends stdlib log records through the OTel Logs API with the active context."""
+
+    def __init__(self, logger_provider: LoggerProvider, drop_context: bool = False):
+        super().__init__()
+        self._logger = logger_provider.get_logger("reference_services.python")
+        self._drop_context = drop_context
+
+    def emit(self, record: logging.LogRecord) -> None:
+        ctx = otel_context.Context() if self._drop_context else otel_context.get_current()
+        self._logger.emit(
+            timestamp=int(record.created * 1e9),
+            context=ctx,
+            severity_number=_SEVERITY.get(record.levelno, SeverityNumber.INFO),
+            severity_text=record.levelname,
+            body=record.getMessage(),
+            attributes=getattr(record, "otel_attributes", {}) or {},
+        )
+
+
+class SeedJsonFormatter(logging.Formatter):
+    """The seed's log line: timestamp, level, message, trace_id, span_id, service, attributes."""
+
+    def __init__(self, service: str):
+        super().__init__()
+        self._service = service
+
+    def format(self, record: logging.LogRecord) -> str:
+        span_context = trace.get_current_span().get_span_context()
+        valid = span_context.is_valid
+        return json.dumps({
+            "timestamp": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "level": record.levelname,
+            "message": record.getMessage(),
+            "trace_id": format(span_context.trace_id, "032x") if valid else "",
+            "span_id": format(span_context.span_id, "016x") if valid else "",
+            "service": self._service,
+            "attributes": getattr(record, "otel_attributes", {}) or {},
+        })
+
+
+def setup_telemetry(mutant: str | None = None) -> Telemetry:
+    identity = {"service.version": SERVICE_VERSION, "service.instance.id": str(uuid.uuid4())}
+    if mutant == "no-service-version":
+        del identity["service.version"]
+    # OTEL_RESOURCE_ATTRIBUTES and OTEL_SERVICE_NAME are merged in by Resource.create and win.
+    resource = Resource.create(identity)
+
+    tracer_provider = TracerProvider(resource=resource)
+    tracer_provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+    trace.set_tracer_provider(tracer_provider)
+
+    meter_provider = MeterProvider(resource=resource,
+                                   metric_readers=[PeriodicExportingMetricReader(OTLPMetricExporter())])
+    metrics.set_meter_provider(meter_provider)
+
+    logger_provider = LoggerProvider(resource=resource)
+    logger_provider.add_log_record_processor(BatchLogRecordProcessor(OTLPLogExporter()))
+    _logs.set_logger_provider(logger_provider)
+
+    root = logging.getLogger()
+    root.setLevel(logging.INFO)
+    root.addHandler(OtlpLogHandler(logger_provider, drop_context=mutant == "log-without-context"))
+    stdout = logging.StreamHandler(sys.stdout)
+    stdout.setFormatter(SeedJsonFormatter(resource.attributes.get("service.name", "")))
+    root.addHandler(stdout)
+
+    if mutant in ("drop-incoming-context", "no-outgoing-inject"):
+        propagate.set_global_textmap(_OneWayPropagator(propagate.get_global_textmap(),
+                                                       extract=mutant != "drop-incoming-context",
+                                                       inject=mutant != "no-outgoing-inject"))
+    return Telemetry(tracer_provider, meter_provider, logger_provider, resource)
+
+
+class _OneWayPropagator:
+    """Mutant support: a propagator with extraction or injection switched off."""
+
+    def __init__(self, inner, extract: bool, inject: bool):
+        self._inner, self._extract, self._inject = inner, extract, inject
+
+    def extract(self, carrier, context=None, getter=None):
+        if not self._extract:
+            return context if context is not None else otel_context.Context()
+        return self._inner.extract(carrier, context=context, **({"getter": getter} if getter else {}))
+
+    def inject(self, carrier, context=None, setter=None):
+        if self._inject:
+            self._inner.inject(carrier, context=context, **({"setter": setter} if setter else {}))
+
+    @property
+    def fields(self):
+        return self._inner.fields
