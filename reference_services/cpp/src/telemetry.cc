@@ -1,0 +1,27 @@
+#include "telemetry.h"
+
+#include <cstdio>
+
+namespace conformance_cpp {
+
+std::unique_ptr<Telemetry> Telemetry::Setup(const std::string& service_version) {
+  otelc_sdk* sdk = otelc_sdk_new_from_env(service_version.c_str());
+  if (sdk == nullptr) return nullptr;
+  return std::unique_ptr<Telemetry>(new Telemetry(sdk));
+}
+
+std::string Telemetry::service_name() const {
+  const char* name = sdk_ != nullptr ? otelc_sdk_service_name(sdk_) : nullptr;
+  return name != nullptr ? name : "";
+}
+
+void Telemetry::Shutdown(uint32_t flush_timeout_ms) {
+  if (sdk_ == nullptr) return;
+  if (otelc_sdk_force_flush(sdk_, flush_timeout_ms) != OTELC_OK) {
+    std::fprintf(stderr, "telemetry: flush did not finish within %u ms\n", flush_timeout_ms);
+  }
+  otelc_sdk_free(sdk_);  // shutdown: flushes again, stops the exporter thread
+  sdk_ = nullptr;
+}
+
+}  // namespace conformance_cpp

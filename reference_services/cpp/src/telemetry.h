@@ -1,0 +1,40 @@
+// Telemetry setup: the only place that creates and shuts down the otelc SDK.
+// Configuration comes from the standard OTEL_* environment variables only
+// (read by otelc_config_from_env).
+#ifndef CONFORMANCE_CPP_TELEMETRY_H
+#define CONFORMANCE_CPP_TELEMETRY_H
+
+#include <otelc/otelc.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+namespace conformance_cpp {
+
+class Telemetry {
+ public:
+  // Reads OTEL_* and starts the exporter. service.version defaults to
+  // `service_version` unless OTEL_RESOURCE_ATTRIBUTES sets it; otelc supplies
+  // a random service.instance.id. Returns nullptr when otelc cannot start.
+  static std::unique_ptr<Telemetry> Setup(const std::string& service_version);
+
+  ~Telemetry() { Shutdown(); }
+  Telemetry(const Telemetry&) = delete;
+  Telemetry& operator=(const Telemetry&) = delete;
+
+  otelc_sdk* sdk() const { return sdk_; }
+  std::string service_name() const;
+
+  // Force-flushes traces, metrics and logs (waiting up to flush_timeout_ms),
+  // then stops the exporter. Idempotent.
+  void Shutdown(uint32_t flush_timeout_ms = 5000);
+
+ private:
+  explicit Telemetry(otelc_sdk* sdk) : sdk_(sdk) {}
+  otelc_sdk* sdk_;
+};
+
+}  // namespace conformance_cpp
+
+#endif
