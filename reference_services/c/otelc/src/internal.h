@@ -1,0 +1,94 @@
+/* Internal definitions shared by the otelc sources (not part of the API). */
+#ifndef OTELC_INTERNAL_H
+#define OTELC_INTERNAL_H
+
+#include <jansson.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "otelc/otelc.h"
+
+char *otelc__strndup(const char *s, size_t n);
+char *otelc__strdup(const char *s);
+void otelc__hex(const uint8_t *in, size_t n, char *out); /* writes 2n chars + NUL */
+int otelc__random_bytes(void *buf, size_t n);
+bool otelc__all_zero(const uint8_t *p, size_t n);
+int otelc__casecmp_n(const char *a, size_t an, const char *b);
+int otelc__attributes_merge(otelc_attributes *dst, const otelc_attributes *src);
+bool otelc__attributes_equal(const otelc_attributes *a, const otelc_attributes *b);
+uint64_t otelc__mono_ms(void);
+
+typedef struct otelc_event {
+  char *name;
+  uint64_t time_ns;
+  otelc_attributes *attrs;
+} otelc_event;
+
+struct otelc_span {
+  otelc_sdk *sdk;
+  otelc_span_context ctx;
+  otelc_span_context parent;
+  otelc_tracestate *ts;
+  char *name;
+  otelc_span_kind kind;
+  uint64_t start_ns, end_ns;
+  otelc_attributes *attrs;
+  otelc_event *events;
+  size_t n_events, cap_events;
+  otelc_status_code status;
+  char *status_msg;
+  bool recording;
+  struct otelc_span *next; /* export queue link */
+};
+
+typedef struct otelc_log_record {
+  uint64_t time_ns;
+  int severity;
+  char *body;
+  otelc_attributes *attrs;
+  otelc_span_context ctx; /* zero when none */
+  struct otelc_log_record *next;
+} otelc_log_record;
+
+typedef struct otelc_hist_point {
+  otelc_attributes *attrs;
+  uint64_t *counts; /* n_bounds + 1 */
+  uint64_t count;
+  double sum, min, max;
+  struct otelc_hist_point *next;
+} otelc_hist_point;
+
+struct otelc_histogram {
+  otelc_sdk *sdk;
+  char *name, *description, *unit;
+  double *bounds;
+  size_t n_bounds;
+  pthread_mutex_t mu;
+  otelc_hist_point *points;
+  struct otelc_histogram *next; /* sdk registry link */
+};
+
+void otelc__span_destroy(otelc_span *span);
+void otelc__log_destroy(otelc_log_record *r);
+
+/* sdk.c */
+int otelc__sdk_enqueue_span(otelc_sdk *sdk, otelc_span *span); /* takes ownership */
+int otelc__sdk_enqueue_log(otelc_sdk *sdk, otelc_log_record *r); /* takes ownership */
+bool otelc__sdk_should_sample(otelc_sdk *sdk, const otelc_span_context *parent,
+                              const uint8_t trace_id[16]);
+bool otelc__sdk_stdout_logs(const otelc_sdk *sdk);
+otelc_histogram *otelc__sdk_register_histogram(otelc_sdk *sdk, otelc_histogram *h);
+uint64_t otelc__sdk_start_ns(const otelc_sdk *sdk);
+const char *otelc__sdk_scope_name(const otelc_sdk *sdk);
+
+/* otlp_json.c - OTLP/JSON encoders (new references, caller decrefs). */
+json_t *otelc__json_attributes(const otelc_attributes *a);
+json_t *otelc__json_traces(const otelc_attributes *resource, const char *scope,
+                           otelc_span *const *spans, size_t n);
+json_t *otelc__json_logs(const otelc_attributes *resource, const char *scope,
+                         otelc_log_record *const *recs, size_t n);
+/* Returns NULL when no histogram has a data point. Locks each histogram. */
+json_t *otelc__json_metrics(const otelc_attributes *resource, const char *scope,
+                            otelc_histogram *hists, uint64_t start_ns, uint64_t now_ns);
+#endif
