@@ -6,7 +6,7 @@
 # Environment:
 #   BUILD_DIR      build directory (default: <this folder>/build, gitignored)
 #   JOBS           parallel compile jobs (default 2)
-#   OTELC_LIBRARY  use this libotelc.a instead of building ../c
+#   OTELC_LIBRARY  use this libotelc.a instead of building it from ../c
 #   RUN_TESTS=0    skip the wrapper unit test
 set -euo pipefail
 
@@ -18,8 +18,10 @@ JOBS="${JOBS:-2}"
 log() { echo "[cpp/build.sh] $*" >&2; }
 
 # ---- system packages (Debian 12: grpc++ 1.51, protobuf 3.21) ----
+# (libcurl4-openssl-dev and libjansson-dev are what the otelc library needs.)
 packages=(g++ make cmake pkg-config protobuf-compiler libprotobuf-dev
-          libgrpc++-dev protobuf-compiler-grpc libgtest-dev)
+          libgrpc++-dev protobuf-compiler-grpc libgtest-dev
+          libcurl4-openssl-dev libjansson-dev)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -34,22 +36,20 @@ if ((${#missing[@]})); then
 fi
 
 # ---- the otelc C library ----
+# Built through its Makefile's library target into our own build directory,
+# so that it never races with a build of ../c running in ../c/build.
 if [ -z "${OTELC_LIBRARY:-}" ]; then
-  log "building the otelc C library (../c/build.sh)"
-  bash "$C_DIR/build.sh" >&2
-  OTELC_LIBRARY="$(find "$C_DIR" -path '*/build*' -name libotelc.a -printf '%T@ %p\n' 2>/dev/null \
-                   | sort -rn | head -n1 | cut -d' ' -f2-)"
-  if [ -z "$OTELC_LIBRARY" ]; then
-    log "libotelc.a not found under $C_DIR after ../c/build.sh"
-    exit 1
-  fi
+  log "building the otelc C library (make -C ../c lib)"
+  make -s -C "$C_DIR" lib BUILD="$BUILD_DIR/otelc" -j "$JOBS" >&2
+  OTELC_LIBRARY="$BUILD_DIR/otelc/libotelc.a"
 fi
-log "otelc: $OTELC_LIBRARY"
+OTELC_LINK_LIBS="$(make -s -C "$C_DIR" print-libs 2>/dev/null || echo -lcurl -ljansson -lpthread -lm)"
+log "otelc: $OTELC_LIBRARY ($OTELC_LINK_LIBS)"
 
 # ---- the C++ service ----
 start=$(date +%s)
 cmake -S "$HERE" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-  -DOTELC_LIBRARY="$OTELC_LIBRARY" >&2
+  -DOTELC_LIBRARY="$OTELC_LIBRARY" -DOTELC_LINK_LIBS="$OTELC_LINK_LIBS" >&2
 cmake --build "$BUILD_DIR" -j "$JOBS" >&2
 log "C++ build took $(($(date +%s) - start)) s"
 
