@@ -42,7 +42,8 @@ def test_log_002_record_fields(suite):
 
 
 @check("LOG-003", "MUST", "log record's resource names the same service as its spans",
-       "seed §Logging 'Includes resource attributes (service.name, service.version)'", "logs")
+       "seed §Logging 'Includes resource attributes (service.name, service.version)'", "logs",
+       killed_by=("log-foreign-resource",))
 def test_log_003_record_resource(suite):
     record, trace_id, parent_id, _ = _logged(suite)
     span = span_for_call(suite.collector, trace_id, parent_id, suite.telemetry_timeout)

@@ -29,7 +29,8 @@ def test_prop_001_server_span_continues_incoming_trace(suite):
 
 
 @check("PROP-002", "MUST", "no traceparent: the server span is the root of a new trace",
-       "W3C Trace Context §3.2 (no header: start a new trace); OTel trace API §Span creation", "traces")
+       "W3C Trace Context §3.2 (no header: start a new trace); OTel trace API §Span creation", "traces",
+       killed_by=("invent-parent",))
 def test_prop_002_no_traceparent_starts_new_root(suite):
     result = suite.client.call("Sleep", pb.SleepRequest(duration_ms=1)).require_ok()
     method = full_method("Sleep")

@@ -31,7 +31,8 @@ def test_span_002_server_span_name(suite):
 
 @check("SPAN-003", "MUST", "server span carries the profile's RPC attributes",
        "semconv docs/rpc/rpc-spans.md §Common attributes, docs/rpc/grpc.md; seed 'Span Attributes "
-       "Standard'; schemas/<profile>/server-span.schema.json", "traces")
+       "Standard'; schemas/<profile>/server-span.schema.json", "traces",
+       killed_by=("wrong-rpc-system",))
 def test_span_003_server_span_attributes(suite):
     span = traced_echo_span(suite)
     errors = suite.profile.span_errors("server-span", span.attributes, "Echo", grpc.StatusCode.OK)
@@ -69,7 +70,7 @@ def test_res_001_resource_identity(suite):
 
 @check("RES-002", "MUST", "service.name comes from OTEL_SERVICE_NAME",
        "OTel SDK environment variables §OTEL_SERVICE_NAME (wins over OTEL_RESOURCE_ATTRIBUTES)",
-       "resource", launch_only=True)
+       "resource", killed_by=("ignore-service-name",), launch_only=True)
 def test_res_002_service_name_from_environment(suite):
     if suite.service_name is None:
         pytest.skip("needs --target-cmd: the suite must set OTEL_SERVICE_NAME itself")

@@ -26,7 +26,8 @@ def _failed_call(suite, code: grpc.StatusCode):
 
 @pytest.mark.parametrize("code", CODES, ids=lambda c: c.name)
 @check("STAT-001", "MUST", "client receives exactly the status code and message the service set",
-       "gRPC doc/statuscodes.md; gRPC over HTTP/2 §Responses (grpc-status, grpc-message)", "grpc")
+       "gRPC doc/statuscodes.md; gRPC over HTTP/2 §Responses (grpc-status, grpc-message)", "grpc",
+       killed_by=("drop-status-message",))
 def test_stat_001_client_sees_code(suite, code):
     result, message, _, _ = _failed_call(suite, code)
     expect_equal("status code the client received", code.name, result.code.name)
@@ -35,7 +36,8 @@ def test_stat_001_client_sees_code(suite, code):
 
 @pytest.mark.parametrize("code", [grpc.StatusCode.OK, *CODES], ids=lambda c: c.name)
 @check("STAT-002", "MUST", "server span records the status code in the profile's attribute",
-       GRPC_SEMCONV + "; schemas/<profile>/server-span.schema.json", "traces")
+       GRPC_SEMCONV + "; schemas/<profile>/server-span.schema.json", "traces",
+       killed_by=("status-attr-ok",))
 def test_stat_002_span_status_attribute(suite, code):
     if code == grpc.StatusCode.OK:
         result, trace_id, parent_id = traced_call(suite, "echo", f"stat-002-{uuid.uuid4().hex}")

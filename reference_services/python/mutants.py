@@ -16,6 +16,12 @@ MUTANTS = {
     "error-status-ok": "server spans of failed calls get status OK",
     "log-without-context": "log records are emitted outside the server span's context",
     "metric-renamed": "the RPC duration histogram is exported as rpc.server.latency",
+    "invent-parent": "a call without traceparent gets a server span under a made-up parent",
+    "wrong-rpc-system": "server spans say rpc.system=grpc-python",
+    "status-attr-ok": "server spans keep rpc.grpc.status_code=0 whatever the outcome",
+    "drop-status-message": "Fail returns the requested code without its message",
+    "ignore-service-name": "service.name is hard-coded, OTEL_SERVICE_NAME is ignored",
+    "log-foreign-resource": "log records are exported under another service.name",
     "stock": "stock opentelemetry-instrumentation-grpc, no semconv corrections",
 }
 

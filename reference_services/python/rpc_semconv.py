@@ -37,15 +37,19 @@ def _code_of(context) -> grpc.StatusCode:
 
 
 class ServerSemconvInterceptor(grpc.ServerInterceptor):
-    def __init__(self, meter, duration_name: str = SERVER_DURATION, errors_as_ok: bool = False):
+    def __init__(self, meter, duration_name: str = SERVER_DURATION, errors_as_ok: bool = False,
+                 status_attribute_ok: bool = False):
         self._duration = meter.create_histogram(duration_name, unit="ms",
                                                 description="Duration of inbound RPCs")
         self._errors_as_ok = errors_as_ok  # mutant "error-status-ok"
+        self._status_attribute_ok = status_attribute_ok  # mutant "status-attr-ok"
 
     def _finish(self, span, full_method: str, started: float, code: grpc.StatusCode) -> None:
         self._duration.record((time.perf_counter() - started) * 1000, _attributes(full_method, code))
         if self._errors_as_ok and code != grpc.StatusCode.OK:
             span.set_status(Status(StatusCode.OK))
+        if self._status_attribute_ok:
+            span.set_attribute("rpc.grpc.status_code", 0)
 
     def intercept_service(self, continuation, handler_call_details):
         handler = continuation(handler_call_details)

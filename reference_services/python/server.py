@@ -57,7 +57,7 @@ class Conformance(services.ConformanceServicer):
         code = CODES.get(request.code)
         if code is None or code == grpc.StatusCode.OK:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"Fail needs a non-OK code, got {request.code}")
-        context.abort(code, request.message)
+        context.abort(code, "" if self._mutant == "drop-status-message" else request.message)
 
     def Relay(self, request, context):
         stub = self._downstream(request.downstream)
@@ -98,7 +98,7 @@ def serve() -> int:
         interceptors.append(ServerSemconvInterceptor(
             metrics.get_meter(__name__),
             duration_name="rpc.server.latency" if mutant == "metric-renamed" else "rpc.server.duration",
-            errors_as_ok=mutant == "error-status-ok"))
+            errors_as_ok=mutant == "error-status-ok", status_attribute_ok=mutant == "status-attr-ok"))
 
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=16), interceptors=interceptors)
     services.add_ConformanceServicer_to_server(Conformance(mutant), server)

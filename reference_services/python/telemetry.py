@@ -25,7 +25,7 @@ from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
 SERVICE_VERSION = "1.0.0"
@@ -58,7 +58,9 @@ class OtlpLogHandler(logging.Handler):
         self._drop_context = drop_context
 
     def emit(self, record: logging.LogRecord) -> None:
-        ctx = otel_context.Context() if self._drop_context else otel_context.get_current()
+        # An empty Context would be falsy and the SDK would fall back to the current one.
+        ctx = (trace.set_span_in_context(trace.INVALID_SPAN) if self._drop_context
+               else otel_context.get_current())
         self._logger.emit(
             timestamp=int(record.created * 1e9),
             context=ctx,
@@ -96,8 +98,12 @@ def setup_telemetry(mutant: str | None = None) -> Telemetry:
         del identity["service.version"]
     # OTEL_RESOURCE_ATTRIBUTES and OTEL_SERVICE_NAME are merged in by Resource.create and win.
     resource = Resource.create(identity)
+    if mutant == "ignore-service-name":
+        resource = resource.merge(Resource({"service.name": "hard-coded-name"}))
 
     tracer_provider = TracerProvider(resource=resource)
+    if mutant == "wrong-rpc-system":
+        tracer_provider.add_span_processor(_AttributeOverride())
     tracer_provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
     trace.set_tracer_provider(tracer_provider)
 
@@ -105,7 +111,10 @@ def setup_telemetry(mutant: str | None = None) -> Telemetry:
                                    metric_readers=[PeriodicExportingMetricReader(OTLPMetricExporter())])
     metrics.set_meter_provider(meter_provider)
 
-    logger_provider = LoggerProvider(resource=resource)
+    log_resource = resource
+    if mutant == "log-foreign-resource":
+        log_resource = resource.merge(Resource({"service.name": "some-other-service"}))
+    logger_provider = LoggerProvider(resource=log_resource)
     logger_provider.add_log_record_processor(BatchLogRecordProcessor(OTLPLogExporter()))
     _logs.set_logger_provider(logger_provider)
 
@@ -116,28 +125,48 @@ def setup_telemetry(mutant: str | None = None) -> Telemetry:
     stdout.setFormatter(SeedJsonFormatter(resource.attributes.get("service.name", "")))
     root.addHandler(stdout)
 
-    if mutant in ("drop-incoming-context", "no-outgoing-inject"):
-        propagate.set_global_textmap(_OneWayPropagator(propagate.get_global_textmap(),
-                                                       extract=mutant != "drop-incoming-context",
-                                                       inject=mutant != "no-outgoing-inject"))
+    if mutant in ("drop-incoming-context", "no-outgoing-inject", "invent-parent"):
+        propagate.set_global_textmap(_MutantPropagator(propagate.get_global_textmap(), mutant))
     return Telemetry(tracer_provider, meter_provider, logger_provider, resource)
 
 
-class _OneWayPropagator:
-    """Mutant support: a propagator with extraction or injection switched off."""
+class _MutantPropagator:
+    """Mutant support: a propagator that breaks extraction or injection on purpose."""
 
-    def __init__(self, inner, extract: bool, inject: bool):
-        self._inner, self._extract, self._inject = inner, extract, inject
+    def __init__(self, inner, mutant: str):
+        self._inner, self._mutant = inner, mutant
 
     def extract(self, carrier, context=None, getter=None):
-        if not self._extract:
+        if self._mutant == "drop-incoming-context":
             return context if context is not None else otel_context.Context()
-        return self._inner.extract(carrier, context=context, **({"getter": getter} if getter else {}))
+        extracted = self._inner.extract(carrier, context=context, **({"getter": getter} if getter else {}))
+        if self._mutant == "invent-parent" and not trace.get_current_span(extracted).get_span_context().is_valid:
+            made_up = trace.SpanContext(trace_id=0x1234, span_id=0x5678, is_remote=True,
+                                        trace_flags=trace.TraceFlags(trace.TraceFlags.SAMPLED))
+            extracted = trace.set_span_in_context(trace.NonRecordingSpan(made_up), extracted)
+        return extracted
 
     def inject(self, carrier, context=None, setter=None):
-        if self._inject:
+        if self._mutant != "no-outgoing-inject":
             self._inner.inject(carrier, context=context, **({"setter": setter} if setter else {}))
 
     @property
     def fields(self):
         return self._inner.fields
+
+
+class _AttributeOverride(SpanProcessor):
+    """Mutant support: a wrong rpc.system on every server span."""
+
+    def on_start(self, span, parent_context=None):
+        if span.kind is trace.SpanKind.SERVER:
+            span.set_attribute("rpc.system", "grpc-python")
+
+    def on_end(self, span):
+        pass
+
+    def shutdown(self):
+        pass
+
+    def force_flush(self, timeout_millis: int = 30000):
+        return True
