@@ -1,5 +1,6 @@
 #include "grpc_tracing.h"
 
+#include <chrono>
 #include <mutex>
 #include <unordered_map>
 #include <utility>
@@ -45,6 +46,21 @@ class ServerTracingInterceptor : public grpc::experimental::Interceptor {
   ServerTracingInterceptor(otelc_sdk* sdk, grpc::experimental::ServerRpcInfo* info)
       : sdk_(sdk), ctx_(info->server_context()), method_(info->method()) {}
 
+  // The status code a server span records. A call the client cancelled (or
+  // whose deadline passed) before the handler could answer is failed by grpc++
+  // with whatever the aborted step produced (e.g. INTERNAL when the request
+  // could not be read: grpc++ answers INTERNAL "Couldn't initialize byte
+  // buffer reader"); the code the peer actually sees is CANCELLED or
+  // DEADLINE_EXCEEDED, and that is what the span records.
+  int RecordedCode(const grpc::Status& status) const {
+    const bool abandoned = ctx_->IsCancelled() ||
+                           (request_missing_ && status.error_code() == grpc::StatusCode::INTERNAL);
+    if (status.ok() || !abandoned) return static_cast<int>(status.error_code());
+    return std::chrono::system_clock::now() >= ctx_->deadline()
+               ? static_cast<int>(grpc::StatusCode::DEADLINE_EXCEEDED)
+               : static_cast<int>(grpc::StatusCode::CANCELLED);
+  }
+
   ~ServerTracingInterceptor() override {
     // Normally finished at PRE_SEND_STATUS; a call torn down without sending
     // a status (cancelled) is finished here with CANCELLED by RpcCall.
@@ -59,10 +75,14 @@ class ServerTracingInterceptor : public grpc::experimental::Interceptor {
       call_ = otelcpp::RpcCall::StartServer(sdk_, method_, headers);
       if (call_) Registry().Put(ctx_, call_.get());
     }
+    if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::POST_RECV_MESSAGE)) {
+      // NULL: the request never arrived (the client went away first).
+      request_missing_ = methods->GetRecvMessage() == nullptr;
+    }
     if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::PRE_SEND_STATUS)) {
       grpc::Status status = methods->GetSendStatus();
       Registry().Remove(ctx_);
-      call_.Finish(static_cast<int>(status.error_code()), status.error_message());
+      call_.Finish(RecordedCode(status), status.error_message());
     }
     methods->Proceed();
   }
@@ -71,6 +91,7 @@ class ServerTracingInterceptor : public grpc::experimental::Interceptor {
   otelc_sdk* sdk_;
   const grpc::ServerContextBase* ctx_;
   std::string method_;
+  bool request_missing_ = false;
   otelcpp::RpcCall call_;
 };
 
