@@ -17,7 +17,6 @@ import (
 	"syscall"
 	"time"
 
-	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
@@ -66,8 +65,8 @@ func run() int {
 		return 1
 	}
 
-	// otelgrpc uses the global providers and propagator that Setup installed.
-	server := grpc.NewServer(grpc.StatsHandler(otelgrpc.NewServerHandler()))
+	// otelgrpc (wrapped by telemetry) uses the global providers and propagator that Setup installed.
+	server := grpc.NewServer(grpc.StatsHandler(telemetry.ServerHandler()))
 	svc := newConformance(tel.Logger)
 	pb.RegisterConformanceServer(server, svc)
 	healthSrv := health.NewServer()
@@ -135,7 +134,7 @@ func (s *conformance) downstream(address string) (pb.ConformanceClient, error) {
 		var err error
 		conn, err = grpc.NewClient(address,
 			grpc.WithTransportCredentials(insecure.NewCredentials()),
-			grpc.WithStatsHandler(otelgrpc.NewClientHandler()))
+			grpc.WithStatsHandler(telemetry.ClientHandler()))
 		if err != nil {
 			return nil, err
 		}
