@@ -4,8 +4,16 @@
 
 namespace conformance_cpp {
 
+namespace {
+constexpr char kScopeName[] = "conformance_cpp.grpc_interceptors";
+}  // namespace
+
 std::unique_ptr<Telemetry> Telemetry::Setup(const std::string& service_version) {
-  otelc_sdk* sdk = otelc_sdk_new_from_env(service_version.c_str());
+  otelc_config cfg;
+  otelc_config_from_env(&cfg);  // every OTEL_* variable, nothing else
+  // The instrumentation that produces the spans is the grpc++ interceptors.
+  cfg.scope_name = kScopeName;
+  otelc_sdk* sdk = otelc_sdk_new(&cfg, nullptr, service_version.c_str());
   if (sdk == nullptr) return nullptr;
   return std::unique_ptr<Telemetry>(new Telemetry(sdk));
 }
