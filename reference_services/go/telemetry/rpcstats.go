@@ -14,44 +14,51 @@ import (
 	"google.golang.org/grpc/status"
 )
 
-// ServerHandler is otelgrpc's server stats handler plus error.type on server
-// spans; ClientHandler is the same for clients. See errorTypeHandler.
+// ServerHandler is otelgrpc's server stats handler with the span attributes
+// it misses added (see spanFixHandler); ClientHandler is the same for
+// clients. Both take otelgrpc's options.
 func ServerHandler(opts ...otelgrpc.Option) stats.Handler {
-	return wrapErrorType(otelgrpc.NewServerHandler(opts...), true)
+	return wrapSpanFix(otelgrpc.NewServerHandler(opts...), true)
 }
 
-// ClientHandler is otelgrpc's client stats handler plus error.type on client
-// spans.
+// ClientHandler is otelgrpc's client stats handler with the span attributes
+// it misses added.
 func ClientHandler(opts ...otelgrpc.Option) stats.Handler {
-	return wrapErrorType(otelgrpc.NewClientHandler(opts...), false)
+	return wrapSpanFix(otelgrpc.NewClientHandler(opts...), false)
 }
 
-func wrapErrorType(h stats.Handler, server bool) stats.Handler {
-	if !stableRPCSemconv(os.Getenv("OTEL_SEMCONV_STABILITY_OPT_IN")) {
-		return h // rpc/old: the legacy conventions have no error.type
-	}
-	return errorTypeHandler{Handler: h, server: server}
+func wrapSpanFix(h stats.Handler, server bool) stats.Handler {
+	stable, legacy := rpcSemconvMode(os.Getenv("OTEL_SEMCONV_STABILITY_OPT_IN"))
+	return spanFixHandler{Handler: h, server: server, stable: stable, legacy: legacy}
 }
 
-// errorTypeHandler adds error.type to the span of a failed call before the
-// wrapped otelgrpc handler ends it.
+// spanFixHandler sets, on the span of a call, the attributes otelgrpc
+// v0.72.0 leaves out, just before the wrapped handler ends the span:
 //
-// otelgrpc v0.72.0 records error.type on rpc.{server,client}.call.duration
-// but not on spans, where semconv (docs/rpc/grpc.md) makes it Conditionally
-// Required "if and only if the operation failed", set to the status code.
-// Failure is role-specific, as for span status: a client fails on every
-// non-OK code, a server only on UNKNOWN, DEADLINE_EXCEEDED, UNIMPLEMENTED,
-// INTERNAL, UNAVAILABLE and DATA_LOSS.
-type errorTypeHandler struct {
+//   - current conventions (default, rpc/dup): error.type. otelgrpc records it
+//     on rpc.{server,client}.call.duration but not on spans, where semconv
+//     (docs/rpc/grpc.md) makes it Conditionally Required "if and only if the
+//     operation failed", set to the status code. Failure is role-specific, as
+//     for span status: a client fails on every non-OK code, a server only on
+//     UNKNOWN, DEADLINE_EXCEEDED, UNIMPLEMENTED, INTERNAL, UNAVAILABLE and
+//     DATA_LOSS.
+//   - legacy conventions (OTEL_SEMCONV_STABILITY_OPT_IN=rpc/old or rpc/dup):
+//     rpc.grpc.status_code (int). In those modes otelgrpc emits rpc.system,
+//     rpc.service and the short rpc.method, but still writes the status as
+//     the new rpc.response.status_code string only.
+type spanFixHandler struct {
 	stats.Handler
-	server bool
+	server, stable, legacy bool
 }
 
-func (h errorTypeHandler) HandleRPC(ctx context.Context, rs stats.RPCStats) {
-	if end, ok := rs.(*stats.End); ok && end.Error != nil {
-		code := status.Code(end.Error)
-		if code != codes.OK && (!h.server || ServerFault(code)) {
-			if span := trace.SpanFromContext(ctx); span.IsRecording() {
+func (h spanFixHandler) HandleRPC(ctx context.Context, rs stats.RPCStats) {
+	if end, ok := rs.(*stats.End); ok {
+		if span := trace.SpanFromContext(ctx); span.IsRecording() {
+			code := status.Code(end.Error) // OK when Error is nil
+			if h.legacy {
+				span.SetAttributes(attribute.Int("rpc.grpc.status_code", int(code)))
+			}
+			if h.stable && code != codes.OK && (!h.server || ServerFault(code)) {
 				span.SetAttributes(attribute.String("error.type", CodeName(code)))
 			}
 		}
@@ -85,16 +92,17 @@ func CodeName(code codes.Code) string {
 	return "CODE(" + strconv.FormatUint(uint64(code), 10) + ")"
 }
 
-// stableRPCSemconv mirrors otelgrpc's reading of OTEL_SEMCONV_STABILITY_OPT_IN:
-// the current conventions unless the list holds rpc/old (and not rpc/dup).
-func stableRPCSemconv(optIn string) bool {
+// rpcSemconvMode mirrors otelgrpc's reading of OTEL_SEMCONV_STABILITY_OPT_IN
+// (the first of rpc/dup or rpc/old in the list wins; neither means the
+// current conventions only) and tells which conventions are emitted.
+func rpcSemconvMode(optIn string) (stable, legacy bool) {
 	for _, p := range strings.Split(optIn, ",") {
 		switch strings.TrimSpace(p) {
 		case "rpc/dup":
-			return true
+			return true, true
 		case "rpc/old":
-			return false
+			return false, true
 		}
 	}
-	return true
+	return true, false
 }

@@ -17,12 +17,13 @@ func TestCodeName(t *testing.T) {
 	}
 }
 
-func TestStableRPCSemconv(t *testing.T) {
-	for value, want := range map[string]bool{
-		"": true, "rpc": true, "http,rpc/old": false, "rpc/dup": true, "rpc/dup,rpc/old": true, "rpc/old,rpc/dup": false,
+func TestRPCSemconvMode(t *testing.T) {
+	for value, want := range map[string][2]bool{
+		"": {true, false}, "rpc": {true, false}, "http,rpc/old": {false, true}, "rpc/dup": {true, true},
+		"rpc/dup,rpc/old": {true, true}, "rpc/old,rpc/dup": {false, true},
 	} {
-		if got := stableRPCSemconv(value); got != want {
-			t.Errorf("stableRPCSemconv(%q) = %v, want %v", value, got, want)
+		if stable, legacy := rpcSemconvMode(value); stable != want[0] || legacy != want[1] {
+			t.Errorf("rpcSemconvMode(%q) = %v,%v, want %v", value, stable, legacy, want)
 		}
 	}
 }
