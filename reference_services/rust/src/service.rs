@@ -1,0 +1,148 @@
+//! conformance.v1.Conformance: the behaviours the suite drives.
+use std::pin::Pin;
+use std::time::Duration;
+
+use tokio_stream::Stream;
+use tonic::transport::{Channel, Endpoint};
+use tonic::{Code, Request, Response, Status};
+
+use crate::applog;
+use crate::otel_grpc::metadata::parse_grpc_timeout_value;
+use crate::otel_grpc::{ClientLayer, ClientService};
+use crate::pb::conformance_client::ConformanceClient;
+use crate::pb::conformance_server::Conformance;
+use crate::pb::{
+    EchoRequest, EchoResponse, FailRequest, FailResponse, LogRequest, LogResponse, RelayRequest,
+    RelayResponse, Severity, SleepRequest, SleepResponse, StreamEchoRequest,
+};
+
+#[derive(Debug, Default)]
+pub struct ConformanceService;
+
+/// Splits `host:port` (or `[v6]:port`) into the `server.address`/`server.port` pair.
+pub fn split_host_port(target: &str) -> Option<(String, u16)> {
+    let (host, port) = target.rsplit_once(':')?;
+    let port = port.parse().ok()?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    if host.is_empty() {
+        return None;
+    }
+    Some((host.to_string(), port))
+}
+
+/// An instrumented client for `downstream`: every call gets a CLIENT span and
+/// carries the current context in its metadata.
+fn downstream_client(
+    downstream: &str,
+) -> Result<ConformanceClient<ClientService<Channel>>, Status> {
+    let (host, port) = split_host_port(downstream)
+        .ok_or_else(|| Status::invalid_argument(format!("bad downstream {downstream:?}")))?;
+    let channel = Endpoint::from_shared(format!("http://{downstream}"))
+        .map_err(|e| Status::invalid_argument(format!("bad downstream {downstream:?}: {e}")))?
+        .connect_timeout(Duration::from_secs(5))
+        .connect_lazy();
+    let svc = tower::ServiceBuilder::new()
+        .layer(ClientLayer::new(host, port))
+        .service(channel);
+    Ok(ConformanceClient::new(svc))
+}
+
+type EchoStream = Pin<Box<dyn Stream<Item = Result<EchoResponse, Status>> + Send + 'static>>;
+
+#[tonic::async_trait]
+impl Conformance for ConformanceService {
+    async fn echo(&self, request: Request<EchoRequest>) -> Result<Response<EchoResponse>, Status> {
+        let payload = request.into_inner().payload;
+        Ok(Response::new(EchoResponse { payload }))
+    }
+
+    async fn fail(&self, request: Request<FailRequest>) -> Result<Response<FailResponse>, Status> {
+        let req = request.into_inner();
+        match req.code {
+            0 => Ok(Response::new(FailResponse {})),
+            1..=16 => Err(Status::new(Code::from_i32(req.code as i32), req.message)),
+            other => Err(Status::invalid_argument(format!("code {other} is not a gRPC status code"))),
+        }
+    }
+
+    async fn relay(&self, request: Request<RelayRequest>) -> Result<Response<RelayResponse>, Status> {
+        let req = request.into_inner();
+        let mut client = downstream_client(&req.downstream)?;
+        let calls = req.calls.max(1);
+        let mut payloads = Vec::with_capacity(calls as usize);
+        for _ in 0..calls {
+            let resp = client
+                .echo(EchoRequest {
+                    payload: req.payload.clone(),
+                })
+                .await
+                .map_err(|s| Status::new(s.code(), s.message().to_string()))?;
+            payloads.push(resp.into_inner().payload);
+        }
+        Ok(Response::new(RelayResponse { payloads }))
+    }
+
+    async fn log(&self, request: Request<LogRequest>) -> Result<Response<LogResponse>, Status> {
+        let req = request.into_inner();
+        let severity = Severity::try_from(req.severity).unwrap_or(Severity::Unspecified);
+        let mut attrs: Vec<(String, String)> = req.attributes.into_iter().collect();
+        attrs.sort();
+        let message = req.message;
+        applog::with_attributes(attrs, || match severity {
+            Severity::Debug => tracing::debug!(message = %message),
+            Severity::Warn => tracing::warn!(message = %message),
+            Severity::Error => tracing::error!(message = %message),
+            Severity::Info | Severity::Unspecified => tracing::info!(message = %message),
+        });
+        Ok(Response::new(LogResponse {}))
+    }
+
+    async fn sleep(&self, request: Request<SleepRequest>) -> Result<Response<SleepResponse>, Status> {
+        let deadline = request
+            .metadata()
+            .get("grpc-timeout")
+            .and_then(|v| v.to_str().ok())
+            .and_then(parse_grpc_timeout_value)
+            .map(|d| tokio::time::Instant::now() + d);
+        let wanted = Duration::from_millis(request.get_ref().duration_ms as u64);
+        // Client cancellation drops this future (and so ends the wait).
+        match deadline {
+            Some(deadline) if deadline < tokio::time::Instant::now() + wanted => {
+                tokio::time::sleep_until(deadline).await;
+                Err(Status::deadline_exceeded("deadline exceeded while sleeping"))
+            }
+            _ => {
+                tokio::time::sleep(wanted).await;
+                Ok(Response::new(SleepResponse {}))
+            }
+        }
+    }
+
+    type StreamEchoStream = EchoStream;
+
+    async fn stream_echo(
+        &self,
+        request: Request<StreamEchoRequest>,
+    ) -> Result<Response<Self::StreamEchoStream>, Status> {
+        let req = request.into_inner();
+        let items = (0..req.count).map(move |_| {
+            Ok(EchoResponse {
+                payload: req.payload.clone(),
+            })
+        });
+        Ok(Response::new(Box::pin(tokio_stream::iter(items)) as EchoStream))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_host_port;
+
+    #[test]
+    fn host_port() {
+        assert_eq!(split_host_port("127.0.0.1:5000"), Some(("127.0.0.1".into(), 5000)));
+        assert_eq!(split_host_port("[::1]:80"), Some(("::1".into(), 80)));
+        assert_eq!(split_host_port("localhost"), None);
+        assert_eq!(split_host_port(":80"), None);
+    }
+}
