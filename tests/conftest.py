@@ -1,0 +1,54 @@
+"""Helpers for the project's own tests: run the suite as a user would, in a subprocess."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PYTHON_REFERENCE = f"{ROOT}/reference_services/python/run.sh"
+BAD_TARGET = f"{sys.executable} {ROOT}/tests/bad_target/server.py"
+
+
+@dataclass
+class SuiteRun:
+    returncode: int
+    findings: list[dict]
+    output: str
+    seconds: float
+
+    def verdicts(self) -> dict[str, str]:
+        """Verdict per check instance, e.g. {'PROP-001': 'PASS', 'STAT-001[NOT_FOUND]': 'MISMATCH'}."""
+        out = {}
+        for row in self.findings:
+            param = row["nodeid"].partition("[")[2].rstrip("]")
+            out[f"{row['id']}[{param}]" if param else row["id"]] = row["verdict"]
+        return out
+
+    def failing_ids(self) -> set[str]:
+        return {row["id"] for row in self.findings if row["verdict"] != "PASS"}
+
+
+def run_suite(tmp_path: Path, *args: str, env: dict | None = None, timeout: float = 600) -> SuiteRun:
+    """Run ``pytest <args>`` against a target, from an empty directory, as a service team would."""
+    import time
+
+    findings = tmp_path / "findings.json"
+    full_env = {**os.environ, "PYTHON": sys.executable, **(env or {})}
+    full_env.pop("PYTEST_ADDOPTS", None)
+    started = time.monotonic()
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q",
+                           f"--findings={findings}", *args],
+                          cwd=tmp_path, env=full_env, capture_output=True, text=True, timeout=timeout)
+    rows = json.loads(findings.read_text()) if findings.exists() else []
+    return SuiteRun(proc.returncode, rows, proc.stdout + proc.stderr, time.monotonic() - started)
+
+
+@pytest.fixture
+def suite_runner(tmp_path):
+    return lambda *args, **kw: run_suite(tmp_path, *args, **kw)

@@ -1,0 +1,86 @@
+"""A target that hangs, crashes, exports nothing or exports garbage gets precise verdicts, fast."""
+from __future__ import annotations
+
+from .conftest import BAD_TARGET
+
+
+def _launch(suite_runner, mode: str, *args: str):
+    return suite_runner(f"--target-cmd={BAD_TARGET}", "--telemetry-timeout=1", "--call-timeout=1",
+                        "--ready-timeout=5", *args, env={"BAD_TARGET_MODE": mode})
+
+
+def test_silent_target_gets_no_telemetry_verdicts(suite_runner):
+    run = _launch(suite_runner, "silent")
+    verdicts = run.verdicts()
+    assert run.returncode == 1
+    # Calls behave, telemetry is missing: gRPC-level checks pass, the rest say NO_TELEMETRY.
+    assert all(v == "PASS" for k, v in verdicts.items() if k.startswith("STAT-001")), verdicts
+    trace_checks = [k for k in verdicts if k.startswith(("SPAN-", "RES-", "LOG-", "MET-"))]
+    assert trace_checks and all(verdicts[k] == "NO_TELEMETRY" for k in trace_checks), verdicts
+    assert verdicts["PROP-003"] == "NO_TELEMETRY"  # the barrier span never arrives
+
+
+def test_garbage_exports_are_reported_as_undecodable(suite_runner):
+    run = _launch(suite_runner, "garbage")
+    verdicts = run.verdicts()
+    assert verdicts["SPAN-001"] == "NO_TELEMETRY"
+    message = next(r["message"] for r in run.findings if r["id"] == "SPAN-001")
+    assert "undecodable" in message, message
+
+
+def test_hanging_target_fails_every_call_within_the_deadline(suite_runner):
+    run = _launch(suite_runner, "hang")
+    verdicts = run.verdicts()
+    # Nothing passes and nothing crashes the suite: checks that need an answer say the target
+    # did not give one; STAT-001 compares the status it did get (DEADLINE_EXCEEDED).
+    assert set(verdicts.values()) <= {"TARGET_ERROR", "NO_TELEMETRY", "MISMATCH"}, verdicts
+    assert all(v == "MISMATCH" for k, v in verdicts.items() if k.startswith("STAT-001")), verdicts
+    assert verdicts["SPAN-001"] == "TARGET_ERROR"
+    assert "DEADLINE_EXCEEDED" in next(r["message"] for r in run.findings if r["id"] == "SPAN-001")
+    # ~40 checks with a 1 s call deadline each: bounded, never a hang.
+    assert run.seconds < 240, run.seconds
+
+
+def test_crashing_target_is_a_target_error_for_every_check(suite_runner):
+    run = _launch(suite_runner, "crash")
+    assert run.returncode == 1
+    assert set(run.verdicts().values()) == {"TARGET_ERROR"}, run.verdicts()
+    assert "crashing on purpose" in run.findings[0]["message"]
+
+
+def test_never_ready_target_is_a_target_error(suite_runner):
+    run = _launch(suite_runner, "never-ready")
+    assert set(run.verdicts().values()) == {"TARGET_ERROR"}, run.verdicts()
+    assert "NOT_SERVING" in run.findings[0]["message"]
+
+
+def test_attach_mode_against_a_hand_started_target(suite_runner, tmp_path):
+    """``--target=host:port``: the user starts the service, pointed at --otlp-port."""
+    import os
+    import subprocess
+    import sys
+
+    from otelconform_fixtures.target import free_port, wait_until_serving
+
+    from .conftest import PYTHON_REFERENCE
+
+    port, otlp_port = free_port(), free_port()
+    env = {**os.environ, "PYTHON": sys.executable, "PORT": str(port),
+           "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{otlp_port}",
+           "OTEL_SERVICE_NAME": "hand-started", "OTEL_BSP_SCHEDULE_DELAY": "100",
+           "OTEL_BLRP_SCHEDULE_DELAY": "100", "OTEL_METRIC_EXPORT_INTERVAL": "500"}
+    service = subprocess.Popen([PYTHON_REFERENCE], env=env, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        wait_until_serving(f"127.0.0.1:{port}", 30)
+        run = suite_runner(f"--target=127.0.0.1:{port}", f"--otlp-port={otlp_port}",
+                           f"--otlp-http-port={free_port()}")
+    finally:
+        # The suite's collector is gone by now, so the service's final flush retries until
+        # its export timeout; don't wait for that.
+        service.kill()
+        service.wait(timeout=15)
+    verdicts = run.verdicts()
+    assert verdicts.pop("RES-002") == "SKIPPED"  # only the launcher knows the service name it set
+    assert set(verdicts.values()) == {"PASS"}, run.output[-3000:]
+    assert run.returncode == 0

@@ -1,0 +1,70 @@
+"""The suite against the Python reference: clean passes, every mutant is caught.
+
+Each mutant breaks one behaviour. Its row below lists every check it must fail: the
+checks that target it and, for a mutant that breaks trace correlation itself, the checks
+that can no longer find the target's span. Every other check must still pass, so a check
+that fails for unrelated reasons shows up here too.
+"""
+from __future__ import annotations
+
+import pytest
+
+from otelconform.registry import REGISTRY, Level
+
+from .conftest import PYTHON_REFERENCE
+
+# Checks that locate the target's span through the trace context the suite sent.
+CORRELATED = {"PROP-001", "PROP-003", "PROP-005", "SPAN-001", "SPAN-002", "SPAN-003", "SPAN-004",
+              "RES-001", "RES-002", "STAT-002", "STAT-003", "LOG-001", "LOG-003"}
+OUTGOING = {"PROP-004", "PROP-005", "PROP-006", "PROP-007", "PROP-008", "PROP-009"}
+
+EXPECTED_FAILURES = {
+    # With the incoming context gone the outgoing call starts a new trace too, so tracestate,
+    # baggage and the trace id are not forwarded: only the sampled flag survives.
+    "drop-incoming-context": CORRELATED | (OUTGOING - {"PROP-006"}),
+    "no-outgoing-inject": OUTGOING,
+    "invent-parent": {"PROP-002"},
+    "wrong-span-kind": {"SPAN-001"},
+    "wrong-rpc-system": {"SPAN-003", "STAT-002"},
+    "status-attr-ok": {"STAT-002"},
+    "error-status-ok": {"STAT-003"},
+    "drop-status-message": {"STAT-001"},
+    "no-service-version": {"RES-001"},
+    "ignore-service-name": {"RES-002"},
+    "log-without-context": {"LOG-001"},
+    "log-foreign-resource": {"LOG-003"},
+    "metric-renamed": {"MET-001", "MET-002"},
+    # opentelemetry-instrumentation-grpc 0.66b2 as shipped: leading '/' in span names, no metrics.
+    "stock": {"SPAN-002", "SPAN-004", "MET-001", "MET-002"},
+}
+
+
+def test_clean_reference_passes_every_check(suite_runner):
+    run = suite_runner(f"--target-cmd={PYTHON_REFERENCE}")
+    assert run.returncode == 0, run.output[-3000:]
+    assert set(run.verdicts().values()) == {"PASS"}, run.verdicts()
+    assert {row["id"] for row in run.findings} == set(REGISTRY), "every registered check ran"
+    assert "conformance report" in run.output
+
+
+@pytest.mark.parametrize("mutant", sorted(EXPECTED_FAILURES))
+def test_mutant_fails_exactly_its_checks(suite_runner, mutant):
+    run = suite_runner(f"--target-cmd={PYTHON_REFERENCE}", "--telemetry-timeout=3",
+                       env={"CONFORMANCE_MUTANT": mutant})
+    assert run.failing_ids() == EXPECTED_FAILURES[mutant], run.output[-4000:]
+    assert run.returncode == 1, "a MUST failure fails the run"
+    for check_id in run.failing_ids():
+        assert run.verdicts().get(check_id, "x") != "ERROR"
+
+
+def test_catalog_mutants_agree_with_matrix():
+    """A check's killed_by names only mutants that really fail it here."""
+    for info in REGISTRY.values():
+        for mutant in info.killed_by:
+            assert info.id in EXPECTED_FAILURES[mutant], (info.id, mutant)
+
+
+def test_every_must_check_is_killed_by_a_mutant():
+    killed = set().union(*EXPECTED_FAILURES.values())
+    unkilled = {i for i, info in REGISTRY.items() if info.level is Level.MUST and i not in killed}
+    assert not unkilled, f"MUST checks no mutant can fail: {sorted(unkilled)}"
