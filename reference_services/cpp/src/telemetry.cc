@@ -1,6 +1,10 @@
 #include "telemetry.h"
 
+#include <algorithm>
 #include <cstdio>
+#include <future>
+#include <thread>
+#include <utility>
 
 namespace conformance_cpp {
 
@@ -23,13 +27,30 @@ std::string Telemetry::service_name() const {
   return name != nullptr ? name : "";
 }
 
-void Telemetry::Shutdown(uint32_t flush_timeout_ms) {
-  if (sdk_ == nullptr) return;
-  if (otelc_sdk_force_flush(sdk_, flush_timeout_ms) != OTELC_OK) {
-    std::fprintf(stderr, "telemetry: flush did not finish within %u ms\n", flush_timeout_ms);
+bool Telemetry::Shutdown(std::chrono::milliseconds budget) {
+  if (sdk_ == nullptr) return true;
+  otelc_sdk* sdk = std::exchange(sdk_, nullptr);
+  const auto deadline = std::chrono::steady_clock::now() + budget;
+
+  if (otelc_sdk_force_flush(sdk, static_cast<uint32_t>(budget.count())) != OTELC_OK) {
+    std::fprintf(stderr, "telemetry: flush did not finish within %lld ms\n",
+                 static_cast<long long>(budget.count()));
   }
-  otelc_sdk_free(sdk_);  // shutdown: flushes again, stops the exporter thread
-  sdk_ = nullptr;
+  // otelc_sdk_free joins the exporter thread, which may still be retrying an
+  // unreachable collector: run it aside and wait no longer than the budget.
+  auto done = std::make_shared<std::promise<void>>();
+  std::future<void> finished = done->get_future();
+  std::thread([sdk, done] {
+    otelc_sdk_free(sdk);
+    done->set_value();
+  }).detach();
+  const auto remaining = std::max(deadline - std::chrono::steady_clock::now(),
+                                  std::chrono::steady_clock::duration::zero());
+  if (finished.wait_for(remaining) != std::future_status::ready) {
+    std::fprintf(stderr, "telemetry: shutdown did not finish in time; giving up\n");
+    return false;
+  }
+  return true;
 }
 
 }  // namespace conformance_cpp

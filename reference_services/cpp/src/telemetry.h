@@ -6,6 +6,7 @@
 
 #include <otelc/otelc.h>
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -19,16 +20,20 @@ class Telemetry {
   // a random service.instance.id. Returns nullptr when otelc cannot start.
   static std::unique_ptr<Telemetry> Setup(const std::string& service_version);
 
-  ~Telemetry() { Shutdown(); }
+  ~Telemetry() { Shutdown(); }  // prefer calling Shutdown explicitly
   Telemetry(const Telemetry&) = delete;
   Telemetry& operator=(const Telemetry&) = delete;
 
   otelc_sdk* sdk() const { return sdk_; }
   std::string service_name() const;
 
-  // Force-flushes traces, metrics and logs (waiting up to flush_timeout_ms),
-  // then stops the exporter. Idempotent.
-  void Shutdown(uint32_t flush_timeout_ms = 5000);
+  // Force-flushes traces, metrics and logs, then shuts otelc down (which
+  // flushes what is left and stops the exporter thread), all within `budget`.
+  // Returns false when that did not finish in time (collector unreachable:
+  // otelc keeps retrying); the exporter thread is then left running and the
+  // caller should exit the process without running destructors (std::_Exit).
+  // Idempotent.
+  bool Shutdown(std::chrono::milliseconds budget = std::chrono::milliseconds(6000));
 
  private:
   explicit Telemetry(otelc_sdk* sdk) : sdk_(sdk) {}
