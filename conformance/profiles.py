@@ -93,10 +93,14 @@ class Profile:
                 base = _fill(copy.deepcopy(self.registry.contents(ref.pop("$ref"))), values)
                 base.pop("$id", None)
                 ref.update(base)
-        if self.name == "stable" and code == grpc.StatusCode.OK:
-            schema = {"allOf": [schema, {"not": {"required": ["error.type"]}}]}
-        elif self.name == "stable" and kind != "duration-point":
-            schema = {"allOf": [schema, {"required": ["error.type"]}]}
+        if self.name == "stable" and kind != "duration-point":
+            # semconv docs/general/recording-errors.md: error.type is set when the operation
+            # failed; a server span has failed only for the server-fault codes.
+            failed = code != grpc.StatusCode.OK and (kind == "client-span" or code in SERVER_ERROR_CODES)
+            if failed:
+                schema = {"allOf": [schema, {"required": ["error.type"]}]}
+            elif code == grpc.StatusCode.OK:
+                schema = {"allOf": [schema, {"not": {"required": ["error.type"]}}]}
         return schema
 
     def span_errors(self, kind: str, attributes: dict, method: str, code: grpc.StatusCode) -> list[str]:
