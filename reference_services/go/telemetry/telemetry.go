@@ -20,6 +20,7 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"sync"
 
 	"github.com/google/uuid"
 	"go.opentelemetry.io/contrib/bridges/otelslog"
@@ -67,14 +68,20 @@ type Telemetry struct {
 }
 
 // Shutdown flushes and stops traces, metrics and logs (each SDK provider's
-// Shutdown includes a ForceFlush). Call it once, with a deadline.
+// Shutdown includes a ForceFlush). The three run concurrently, so a signal
+// whose export hangs (collector unreachable, retries) cannot eat the others'
+// share of ctx's deadline. Call it once, with a deadline.
 func (t *Telemetry) Shutdown(ctx context.Context) error {
-	var errs []error
-	for _, shutdown := range t.shutdowns {
-		if err := shutdown(ctx); err != nil {
-			errs = append(errs, err)
-		}
+	errs := make([]error, len(t.shutdowns))
+	var wg sync.WaitGroup
+	for i, shutdown := range t.shutdowns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = shutdown(ctx)
+		}()
 	}
+	wg.Wait()
 	return errors.Join(errs...)
 }
 
