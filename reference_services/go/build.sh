@@ -51,5 +51,5 @@ else
 fi
 
 mkdir -p bin
-go build -trimpath -ldflags "-X main.version=$VERSION" -o bin/reference-go .
+go build -buildvcs=false -trimpath -ldflags "-X main.version=$VERSION" -o bin/reference-go .
 echo "built $here/bin/reference-go"
