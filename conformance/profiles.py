@@ -127,6 +127,10 @@ def resource_errors(resource: dict) -> list[str]:
     return schema_errors(_load(SCHEMA_DIR / "resource.schema.json"), resource)
 
 
+def log_line_errors(line: dict) -> list[str]:
+    return schema_errors(_load(SCHEMA_DIR / "log-line.schema.json"), line)
+
+
 def get_profile(name: str) -> Profile:
     if name not in PROFILES:
         raise ValueError(f"unknown semconv profile {name!r}; choose one of {', '.join(PROFILES)}")

@@ -33,3 +33,16 @@ def expect_equal(what: str, expected: Any, actual: Any) -> None:
 def expect(condition: bool, what: str, expected: Any, actual: Any) -> None:
     if not condition:
         raise Mismatch(f"{what}: expected {expected}, got {actual!r}")
+
+
+def wait_until(condition, timeout: float, interval: float = 0.05):
+    """Poll ``condition`` until truthy or ``timeout``, for state no event announces (a file
+    growing); telemetry waits use the collector's condition variable instead."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        result = condition()
+        if result or time.monotonic() >= deadline:
+            return result
+        time.sleep(interval)

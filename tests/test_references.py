@@ -25,6 +25,8 @@ class Reference:
     semconv: str
     protocol: str  # what it exports with
     built: str  # a file that exists once it is built
+    # SHOULD checks it fails knowingly: C and C++ export OTLP/HTTP JSON, not the seed's gRPC.
+    known_failures: frozenset[str] = frozenset()
 
     @property
     def run(self) -> str:
@@ -36,8 +38,10 @@ REFERENCES = [
     Reference("python_async", "seed", "grpc", "reference_services/python_async/service.py"),
     Reference("go", "stable", "grpc", "reference_services/go/bin/reference-go"),
     Reference("rust", "seed", "grpc", "reference_services/rust/target/release/conformance-reference-rust"),
-    Reference("c", "seed", "http/json", "reference_services/c/build/conformance-service-c"),
-    Reference("cpp", "seed", "http/json", "reference_services/cpp/build/conformance_cpp_service"),
+    Reference("c", "seed", "http/json", "reference_services/c/build/conformance-service-c",
+              frozenset({"OTLP-001"})),
+    Reference("cpp", "seed", "http/json", "reference_services/cpp/build/conformance_cpp_service",
+              frozenset({"OTLP-001"})),
 ]
 
 
@@ -52,8 +56,8 @@ def test_reference_passes_in_launch_mode(suite_runner, ref):
     _require_built(ref)
     run = suite_runner(f"--target-cmd={ref.run}", f"--semconv={ref.semconv}",
                        f"--otlp-protocol={ref.protocol}")
-    failing = {k: v for k, v in run.verdicts().items() if v != "PASS"}
-    assert run.returncode == 0 and not failing, f"{failing}\n{run.output[-3000:]}"
+    failing = {k for k, v in run.verdicts().items() if v != "PASS"}
+    assert run.returncode == 0 and failing == ref.known_failures, f"{failing}\n{run.output[-3000:]}"
 
 
 @pytest.mark.parametrize("ref", REFERENCES, ids=lambda r: r.name)
@@ -77,9 +81,10 @@ def test_reference_passes_when_hand_started(suite_runner, ref):
         os.killpg(service.pid, 9)
         service.wait(timeout=15)
     verdicts = run.verdicts()
-    assert verdicts.pop("RES-002") == "SKIPPED"  # only the launcher knows the name it set
-    failing = {k: v for k, v in verdicts.items() if v != "PASS"}
-    assert run.returncode == 0 and not failing, f"{failing}\n{run.output[-3000:]}"
+    # Only the launcher knows the service name it set and sees the service's stdout.
+    assert verdicts.pop("RES-002") == "SKIPPED" and verdicts.pop("LOG-004") == "SKIPPED"
+    failing = {k for k, v in verdicts.items() if v != "PASS"}
+    assert run.returncode == 0 and failing == ref.known_failures, f"{failing}\n{run.output[-3000:]}"
 
 
 UNIT_TESTS = {

@@ -1,12 +1,16 @@
 """Log records emitted inside a request carry that request's trace context."""
 from __future__ import annotations
 
+import json
 import uuid
+
+import pytest
 
 from otelconform.contract import pb
 from otelconform.observe import log_where, span_for_call
+from otelconform.profiles import log_line_errors
 from otelconform.registry import check
-from otelconform.verdicts import expect_equal
+from otelconform.verdicts import Mismatch, NoTelemetry, expect_equal, wait_until
 
 from ._calls import traced_call
 
@@ -49,3 +53,33 @@ def test_log_003_record_resource(suite):
     span = span_for_call(suite.collector, trace_id, parent_id, suite.telemetry_timeout)
     expect_equal("service.name of the log record's resource", span.resource.get("service.name"),
                  record.resource.get("service.name"))
+
+
+def _stdout_line(suite, message: str) -> dict | None:
+    for text in suite.launched.stdout_lines():
+        try:
+            line = json.loads(text)
+        except ValueError:
+            continue
+        if isinstance(line, dict) and line.get("message") == message:
+            return line
+    return None
+
+
+@check("LOG-004", "SHOULD", "stdout log line has the seed's JSON shape and the span's ids",
+       SEED_LOGGING + " (JSON shape); schemas/log-line.schema.json", "logs", launch_only=True)
+def test_log_004_stdout_json_line(suite):
+    if suite.launched is None:
+        pytest.skip("needs --target-cmd: the suite reads the service's stdout")
+    record, trace_id, parent_id, _ = _logged(suite)
+    message = record.body
+    line = wait_until(lambda: _stdout_line(suite, message), suite.telemetry_timeout)
+    if line is None:
+        raise NoTelemetry(f"no JSON line with message {message!r} on the service's stdout "
+                          f"within {suite.telemetry_timeout:.0f}s")
+    errors = log_line_errors(line)
+    if errors:
+        raise Mismatch("stdout log line breaks the seed's shape: " + "; ".join(errors) + f" (line: {line})")
+    span = span_for_call(suite.collector, trace_id, parent_id, suite.telemetry_timeout)
+    expect_equal("trace_id and span_id of the stdout line", (span.trace_id, span.span_id),
+                 (line["trace_id"], line["span_id"]))
