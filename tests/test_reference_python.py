@@ -15,7 +15,7 @@ from .conftest import PYTHON_REFERENCE
 
 # Checks that locate the target's span through the trace context the suite sent.
 CORRELATED = {"PROP-001", "PROP-003", "PROP-005", "SPAN-001", "SPAN-002", "SPAN-003", "SPAN-004",
-              "RES-001", "RES-002", "STAT-002", "STAT-003", "LOG-001", "LOG-003"}
+              "RES-001", "RES-002", "STAT-002", "STAT-003", "LOG-001", "LOG-003", "LOG-004"}
 OUTGOING = {"PROP-004", "PROP-005", "PROP-006", "PROP-007", "PROP-008", "PROP-009"}
 
 EXPECTED_FAILURES = {
