@@ -11,6 +11,7 @@ attributes and span status) stays the stock instrumentation's work.
 from __future__ import annotations
 
 import time
+from contextlib import contextmanager
 
 import grpc
 from opentelemetry import trace
@@ -51,44 +52,38 @@ class ServerSemconvInterceptor(grpc.ServerInterceptor):
         if self._status_attribute_ok:
             span.set_attribute("rpc.grpc.status_code", 0)
 
+    @contextmanager
+    def _observed(self, full_method: str, context):
+        """Around one handler run, inside the stock span: fix its name, time the call."""
+        span = trace.get_current_span()
+        span.update_name(full_method.lstrip("/"))
+        started = time.perf_counter()
+        try:
+            yield
+        except Exception:
+            code = _code_of(context)
+            self._finish(span, full_method, started,
+                         grpc.StatusCode.UNKNOWN if code == grpc.StatusCode.OK else code)
+            raise
+        self._finish(span, full_method, started, _code_of(context))
+
     def intercept_service(self, continuation, handler_call_details):
         handler = continuation(handler_call_details)
         if handler is None:
             return None
         full_method = handler_call_details.method
-        interceptor = self
+        observed = self._observed
 
         def unary(behavior):
             def run(request, context):
-                span = trace.get_current_span()
-                span.update_name(full_method.lstrip("/"))
-                started, code = time.perf_counter(), grpc.StatusCode.OK
-                try:
-                    response = behavior(request, context)
-                    code = _code_of(context)
-                    return response
-                except Exception:
-                    code = _code_of(context)
-                    code = grpc.StatusCode.UNKNOWN if code == grpc.StatusCode.OK else code
-                    raise
-                finally:
-                    interceptor._finish(span, full_method, started, code)
+                with observed(full_method, context):
+                    return behavior(request, context)
             return run
 
         def streaming(behavior):
             def run(request, context):
-                span = trace.get_current_span()
-                span.update_name(full_method.lstrip("/"))
-                started, code = time.perf_counter(), grpc.StatusCode.OK
-                try:
+                with observed(full_method, context):
                     yield from behavior(request, context)
-                    code = _code_of(context)
-                except Exception:
-                    code = _code_of(context)
-                    code = grpc.StatusCode.UNKNOWN if code == grpc.StatusCode.OK else code
-                    raise
-                finally:
-                    interceptor._finish(span, full_method, started, code)
             return run
 
         if handler.unary_unary:
