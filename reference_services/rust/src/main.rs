@@ -3,6 +3,8 @@ mod applog;
 mod otel_grpc;
 mod service;
 mod telemetry;
+#[cfg(test)]
+mod e2e_tests;
 
 pub mod pb {
     tonic::include_proto!("conformance.v1");
