@@ -50,3 +50,16 @@ def check(id: str, level: str, title: str, spec: str, signal: str,
 def info_for(item) -> CheckInfo | None:
     marker = item.get_closest_marker("conformance")
     return REGISTRY.get(marker.kwargs["id"]) if marker else None
+
+
+def load_catalog() -> dict[str, CheckInfo]:
+    """Import every built-in check module so that REGISTRY holds the whole catalog."""
+    import importlib
+    import pkgutil
+
+    from . import checks
+
+    for module in pkgutil.iter_modules(checks.__path__):
+        if module.name.startswith("test_"):
+            importlib.import_module(f"{checks.__name__}.{module.name}")
+    return REGISTRY

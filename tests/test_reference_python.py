@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import pytest
 
-from otelconform.registry import REGISTRY, Level
+from otelconform.registry import Level, load_catalog
+
+REGISTRY = load_catalog()
 
 from .conftest import PYTHON_REFERENCE
 
