@@ -55,7 +55,13 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let telemetry = telemetry::init();
+    let telemetry = match tokio::task::spawn_blocking(telemetry::init).await {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("conformance-reference-rust: telemetry setup failed: {e}");
+            return ExitCode::from(1);
+        }
+    };
 
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
     health_reporter

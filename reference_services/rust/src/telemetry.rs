@@ -5,7 +5,9 @@
 //! Standard `OTEL_*` variables only. The Rust SDK reads most of them itself
 //! (`OTEL_SERVICE_NAME`, `OTEL_RESOURCE_ATTRIBUTES`, `OTEL_TRACES_SAMPLER[_ARG]`,
 //! `OTEL_BSP_*`, `OTEL_BLRP_*`, `OTEL_METRIC_EXPORT_INTERVAL/TIMEOUT`,
-//! `OTEL_EXPORTER_OTLP_*` endpoint/headers/timeout/compression); this module
+//! `OTEL_EXPORTER_OTLP_*` endpoint/headers/timeout/compression, and
+//! `OTEL_EXPORTER_OTLP_[SIGNAL_]PROTOCOL` picks gRPC, http/protobuf or http/json
+//! when the exporter builder is not told a transport); this module
 //! handles the ones it does not: `OTEL_SDK_DISABLED`, `OTEL_PROPAGATORS`,
 //! `OTEL_{TRACES,METRICS,LOGS}_EXPORTER`.
 use std::env;
@@ -87,16 +89,6 @@ fn exporter_enabled(signal: &str) -> bool {
     }
 }
 
-/// Only OTLP/gRPC is built in; warn when another protocol is asked for.
-fn check_protocol(signal: &str) {
-    let var = format!("OTEL_EXPORTER_OTLP_{signal}_PROTOCOL");
-    if let Some(p) = env_value(&var).or_else(|| env_value("OTEL_EXPORTER_OTLP_PROTOCOL")) {
-        if p != "grpc" {
-            eprintln!("telemetry: OTLP protocol {p:?} is not built in; exporting {signal} over grpc");
-        }
-    }
-}
-
 /// service.name (OTEL_SERVICE_NAME wins over OTEL_RESOURCE_ATTRIBUTES),
 /// service.version (crate version) and service.instance.id (a UUID made at
 /// start) unless OTEL_RESOURCE_ATTRIBUTES gives them, plus telemetry.sdk.*.
@@ -115,8 +107,10 @@ pub fn build_resource() -> Resource {
         .build()
 }
 
-/// Installs everything. Must run inside the tokio runtime (the tonic exporters
-/// spawn their connection tasks on it).
+/// Installs everything. Call it from a blocking thread that has the tokio
+/// runtime's context (`tokio::task::spawn_blocking`): the gRPC exporters spawn
+/// their connection tasks on the runtime, and the HTTP exporters' blocking
+/// client must not be created on an async worker.
 pub fn init() -> TelemetryHandle {
     let disabled = sdk_disabled();
     // Propagation is API-level and stays on even with OTEL_SDK_DISABLED, so a
@@ -138,8 +132,7 @@ pub fn init() -> TelemetryHandle {
 
     if !disabled {
         if exporter_enabled("TRACES") {
-            check_protocol("TRACES");
-            match opentelemetry_otlp::SpanExporter::builder().with_tonic().build() {
+            match opentelemetry_otlp::SpanExporter::builder().build() {
                 Ok(exporter) => {
                     let provider = SdkTracerProvider::builder()
                         .with_batch_exporter(exporter)
@@ -152,8 +145,7 @@ pub fn init() -> TelemetryHandle {
             }
         }
         if exporter_enabled("METRICS") {
-            check_protocol("METRICS");
-            match opentelemetry_otlp::MetricExporter::builder().with_tonic().build() {
+            match opentelemetry_otlp::MetricExporter::builder().build() {
                 Ok(exporter) => {
                     // PeriodicReader reads OTEL_METRIC_EXPORT_INTERVAL/TIMEOUT itself.
                     let reader = PeriodicReader::builder(exporter).build();
@@ -168,8 +160,7 @@ pub fn init() -> TelemetryHandle {
             }
         }
         if exporter_enabled("LOGS") {
-            check_protocol("LOGS");
-            match opentelemetry_otlp::LogExporter::builder().with_tonic().build() {
+            match opentelemetry_otlp::LogExporter::builder().build() {
                 Ok(exporter) => {
                     let provider = SdkLoggerProvider::builder()
                         .with_log_processor(ExtraAttributesProcessor)
