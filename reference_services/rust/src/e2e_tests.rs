@@ -27,7 +27,7 @@ async fn start_server() -> SocketAddr {
     tokio::spawn(
         Server::builder()
             .layer(ServerLayer::new())
-            .add_service(ConformanceServer::new(ConformanceService))
+            .add_service(ConformanceServer::new(ConformanceService::new(tokio::sync::watch::channel(false).1)))
             .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
     );
     addr

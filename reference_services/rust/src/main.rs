@@ -79,10 +79,11 @@ async fn main() -> ExitCode {
     };
 
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let (abort_tx, abort_rx) = tokio::sync::watch::channel(false);
     let server = Server::builder()
         .layer(otel_grpc::ServerLayer::new().with_filter(|path| !path.starts_with("/grpc.health.v1.")))
         .add_service(health_service)
-        .add_service(ConformanceServer::new(service::ConformanceService))
+        .add_service(ConformanceServer::new(service::ConformanceService::new(abort_rx)))
         .serve_with_incoming_shutdown(
             tokio_stream::wrappers::TcpListenerStream::new(listener),
             async {
@@ -100,9 +101,12 @@ async fn main() -> ExitCode {
                 .await;
             let _ = stop_tx.send(());
             if tokio::time::timeout(DRAIN_TIMEOUT, &mut server).await.is_err() {
-                // Dropping the in-flight calls ends their spans as CANCELLED.
-                server.abort();
-                let _ = server.await;
+                // Ask long calls to end now (UNAVAILABLE), so their spans end and
+                // are flushed below; then stop waiting regardless.
+                let _ = abort_tx.send(true);
+                if tokio::time::timeout(Duration::from_secs(2), &mut server).await.is_err() {
+                    server.abort();
+                }
             }
         }
         res = &mut server => {

@@ -16,8 +16,19 @@ use crate::pb::{
     RelayResponse, Severity, SleepRequest, SleepResponse, StreamEchoRequest,
 };
 
-#[derive(Debug, Default)]
-pub struct ConformanceService;
+#[derive(Debug, Clone)]
+pub struct ConformanceService {
+    /// Becomes `true` when the server gives up waiting for in-flight calls at
+    /// shutdown; long calls (Sleep) then end with UNAVAILABLE so that their spans
+    /// end and get flushed.
+    abort: tokio::sync::watch::Receiver<bool>,
+}
+
+impl ConformanceService {
+    pub fn new(abort: tokio::sync::watch::Receiver<bool>) -> Self {
+        ConformanceService { abort }
+    }
+}
 
 /// Splits `host:port` (or `[v6]:port`) into the `server.address`/`server.port` pair.
 pub fn split_host_port(target: &str) -> Option<(String, u16)> {
@@ -105,16 +116,26 @@ impl Conformance for ConformanceService {
             .and_then(parse_grpc_timeout_value)
             .map(|d| tokio::time::Instant::now() + d);
         let wanted = Duration::from_millis(request.get_ref().duration_ms as u64);
+        let mut abort = self.abort.clone();
+        let shutting_down = async move {
+            let _ = abort.wait_for(|stop| *stop).await;
+        };
         // Client cancellation drops this future (and so ends the wait).
-        match deadline {
-            Some(deadline) if deadline < tokio::time::Instant::now() + wanted => {
-                tokio::time::sleep_until(deadline).await;
-                Err(Status::deadline_exceeded("deadline exceeded while sleeping"))
+        let wait = async {
+            match deadline {
+                Some(deadline) if deadline < tokio::time::Instant::now() + wanted => {
+                    tokio::time::sleep_until(deadline).await;
+                    Err(Status::deadline_exceeded("deadline exceeded while sleeping"))
+                }
+                _ => {
+                    tokio::time::sleep(wanted).await;
+                    Ok(Response::new(SleepResponse {}))
+                }
             }
-            _ => {
-                tokio::time::sleep(wanted).await;
-                Ok(Response::new(SleepResponse {}))
-            }
+        };
+        tokio::select! {
+            res = wait => res,
+            _ = shutting_down => Err(Status::unavailable("server shutting down")),
         }
     }
 

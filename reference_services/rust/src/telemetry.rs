@@ -89,6 +89,15 @@ fn exporter_enabled(signal: &str) -> bool {
     }
 }
 
+/// The seed mandates OTLP over gRPC, so gRPC is the default when neither
+/// `OTEL_EXPORTER_OTLP_{SIGNAL}_PROTOCOL` nor `OTEL_EXPORTER_OTLP_PROTOCOL` is set
+/// (the SDK's own default with the HTTP feature built in would be http/protobuf).
+/// When one is set, the exporter builder's env-based transport selection applies.
+fn protocol_configured(signal: &str) -> bool {
+    env_value(&format!("OTEL_EXPORTER_OTLP_{signal}_PROTOCOL")).is_some()
+        || env_value("OTEL_EXPORTER_OTLP_PROTOCOL").is_some()
+}
+
 /// service.name (OTEL_SERVICE_NAME wins over OTEL_RESOURCE_ATTRIBUTES),
 /// service.version (crate version) and service.instance.id (a UUID made at
 /// start) unless OTEL_RESOURCE_ATTRIBUTES gives them, plus telemetry.sdk.*.
@@ -132,7 +141,12 @@ pub fn init() -> TelemetryHandle {
 
     if !disabled {
         if exporter_enabled("TRACES") {
-            match opentelemetry_otlp::SpanExporter::builder().build() {
+            let exporter = if protocol_configured("TRACES") {
+                opentelemetry_otlp::SpanExporter::builder().build()
+            } else {
+                opentelemetry_otlp::SpanExporter::builder().with_tonic().build()
+            };
+            match exporter {
                 Ok(exporter) => {
                     let provider = SdkTracerProvider::builder()
                         .with_batch_exporter(exporter)
@@ -145,7 +159,12 @@ pub fn init() -> TelemetryHandle {
             }
         }
         if exporter_enabled("METRICS") {
-            match opentelemetry_otlp::MetricExporter::builder().build() {
+            let exporter = if protocol_configured("METRICS") {
+                opentelemetry_otlp::MetricExporter::builder().build()
+            } else {
+                opentelemetry_otlp::MetricExporter::builder().with_tonic().build()
+            };
+            match exporter {
                 Ok(exporter) => {
                     // PeriodicReader reads OTEL_METRIC_EXPORT_INTERVAL/TIMEOUT itself.
                     let reader = PeriodicReader::builder(exporter).build();
@@ -160,7 +179,12 @@ pub fn init() -> TelemetryHandle {
             }
         }
         if exporter_enabled("LOGS") {
-            match opentelemetry_otlp::LogExporter::builder().build() {
+            let exporter = if protocol_configured("LOGS") {
+                opentelemetry_otlp::LogExporter::builder().build()
+            } else {
+                opentelemetry_otlp::LogExporter::builder().with_tonic().build()
+            };
+            match exporter {
                 Ok(exporter) => {
                     let provider = SdkLoggerProvider::builder()
                         .with_log_processor(ExtraAttributesProcessor)
