@@ -2,11 +2,12 @@
 
 ``pytest --target=host:port`` checks a running service that exports to the suite's
 collector; ``pytest --target-cmd "<command>"`` starts the service itself with the OTLP
-environment pointed at the collector. Either way, with no test paths on the command
-line, the built-in checks are collected.
+environment pointed at the collector; ``pytest --replay FILE`` re-judges a saved run with
+no service at all. With no test paths on the command line, the built-in checks are collected.
 """
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 from dataclasses import dataclass, field
@@ -18,13 +19,20 @@ from otelconform_fixtures.collector import FakeCollector
 from otelconform_fixtures.downstream import DownstreamServer
 from otelconform_fixtures.target import LaunchedTarget, TargetError, wait_until_serving
 
+from . import report
 from .client import TargetClient
-from .profiles import PROFILES, Profile, get_profile
-from .registry import REGISTRY, CheckInfo, Level, info_for
+from .evidence import collect
+from .manifest import ManifestError, load_manifest
+from .profiles import PROFILES, Profile, TeamSchema, detect_profile, get_profile, load_team_schema
+from .registry import REGISTRY, CheckInfo, Level, info_for, load_catalog
 from .verdicts import CheckFailure
 
 CHECKS_DIR = Path(__file__).resolve().parent / "checks"
 FAIL_ON = ("must", "should", "may", "none")
+DEFAULT_MANIFEST = "conformance.yaml"
+
+_RESULTS = pytest.StashKey[dict]()
+_STATE = pytest.StashKey["RunState"]()
 
 
 def pytest_addoption(parser):
@@ -43,8 +51,14 @@ def pytest_addoption(parser):
                          "4318 with --target)")
     group.addoption("--otlp-protocol", default="grpc", choices=("grpc", "http/protobuf", "http/json"),
                     help="OTEL_EXPORTER_OTLP_PROTOCOL given to a launched target (default grpc)")
-    group.addoption("--semconv", default="seed", choices=PROFILES,
-                    help="semantic-convention profile the target is checked against (default seed)")
+    group.addoption("--semconv", default="seed", choices=(*PROFILES, "auto"),
+                    help="semantic-convention profile: seed (RPC semconv <= 1.38, the seed's table), "
+                         "stable (current), dup (both), auto (what the target claims or shows)")
+    group.addoption("--schema", action="append", default=[], metavar="FILE",
+                    help="a team rule: JSON Schema with an 'x-conformance' header {id, level, "
+                         "applies_to}; may be given several times")
+    group.addoption("--manifest", metavar="FILE",
+                    help=f"expected-failure manifest (default: ./{DEFAULT_MANIFEST} if present)")
     group.addoption("--service-name", default="conformance-target",
                     help="OTEL_SERVICE_NAME given to a launched target")
     group.addoption("--telemetry-timeout", type=float, default=10.0,
@@ -56,19 +70,54 @@ def pytest_addoption(parser):
     group.addoption("--fail-on", default="must", choices=FAIL_ON,
                     help="lowest check level whose failure fails the run (default must)")
     group.addoption("--findings", metavar="FILE", help="write the per-check findings as JSON")
+    group.addoption("--markdown", metavar="FILE",
+                    help="write a Markdown summary (also appended to $GITHUB_STEP_SUMMARY when set)")
+
+
+@dataclass
+class RunState:
+    manifest: object | None = None
+    team_schemas: list = field(default_factory=list)
+    suite: "Suite | None" = None
 
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "conformance(id): a conformance check with a catalog ID")
-    wants_target = config.getoption("--target") or config.getoption("--target-cmd")
-    if wants_target and config.getoption("--target") and config.getoption("--target-cmd"):
-        raise pytest.UsageError("give either --target or --target-cmd, not both")
-    if wants_target and config.args_source != pytest.Config.ArgsSource.ARGS:
-        config.args[:] = [str(CHECKS_DIR)]
     config.stash[_RESULTS] = {}
+    state = config.stash[_STATE] = RunState()
+    target, command = config.getoption("--target"), config.getoption("--target-cmd")
+    if target and command:
+        raise pytest.UsageError("give either --target or --target-cmd, not both")
+    if not (target or command):
+        return
+    if config.args_source != pytest.Config.ArgsSource.ARGS:
+        config.args[:] = [str(CHECKS_DIR)]
+    try:
+        state.team_schemas = [load_team_schema(Path(p)) for p in config.getoption("--schema")]
+    except ValueError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    known = set(load_catalog()) | {t.id for t in state.team_schemas}
+    path = config.getoption("--manifest") or (DEFAULT_MANIFEST if Path(DEFAULT_MANIFEST).exists() else None)
+    if path:
+        try:
+            state.manifest = load_manifest(Path(path), known)
+        except ManifestError as exc:
+            raise pytest.UsageError(str(exc)) from None
 
 
-_RESULTS = pytest.StashKey[dict]()
+def pytest_generate_tests(metafunc):
+    if "team_schema" in metafunc.fixturenames:
+        schemas = metafunc.config.stash[_STATE].team_schemas
+        metafunc.parametrize("team_schema", schemas, ids=[t.id for t in schemas])
+
+
+def pytest_collection_modifyitems(config, items):
+    # Without --schema the team-rule check has no instances; drop its empty placeholder.
+    if not config.stash[_STATE].team_schemas:
+        keep = [i for i in items if "team_schema" not in getattr(i, "fixturenames", ())]
+        if len(keep) != len(items):
+            config.hook.pytest_deselected(items=[i for i in items if i not in keep])
+            items[:] = keep
 
 
 @dataclass
@@ -83,7 +132,42 @@ class Suite:
     service_name: str | None  # known only when the suite launched the target
     launched: LaunchedTarget | None = None
     protocol: str = "grpc"
-    notes: list[str] = field(default_factory=list)
+
+    def meta(self) -> dict:
+        mode = f"launched: {self.launched.command}" if self.launched else f"attached: {self.client.address}"
+        return {"target": mode, "profile": self.profile.name, "profile_reason": self.profile.reason,
+                "semconv": self.profile.semconv,
+                "transports": sorted({e.transport for e in self.collector.exports()})}
+
+
+def _launch_env(config, collector: FakeCollector) -> dict[str, str]:
+    protocol = config.getoption("--otlp-protocol")
+    env = {
+        "OTEL_EXPORTER_OTLP_ENDPOINT": collector.endpoint("grpc" if protocol == "grpc" else "http"),
+        "OTEL_EXPORTER_OTLP_PROTOCOL": protocol,
+        "OTEL_SERVICE_NAME": config.getoption("--service-name"),
+        "OTEL_BSP_SCHEDULE_DELAY": "100",
+        "OTEL_BLRP_SCHEDULE_DELAY": "100",
+        "OTEL_METRIC_EXPORT_INTERVAL": "500",
+    }
+    # The caller's own OTEL_* settings (a sampler, say) pass through unless we set them.
+    for key in [k for k in os.environ if k.startswith("OTEL_")]:
+        env.setdefault(key, os.environ[key])
+    return env
+
+
+def _resolve_profile(config, client: TargetClient, collector: FakeCollector, timeout: float) -> Profile:
+    choice = config.getoption("--semconv")
+    if choice != "auto":
+        return get_profile(choice)
+    from .checks._calls import traced_echo_span
+    from .verdicts import CheckFailure as Failure
+
+    probe = Suite(collector, None, client, get_profile("seed"), timeout, None)
+    try:
+        return detect_profile(traced_echo_span(probe))
+    except Failure as exc:
+        return Profile("seed", f"auto-detection failed ({exc}); defaulting to the seed")
 
 
 @pytest.fixture(scope="session")
@@ -93,40 +177,31 @@ def suite(request):
     if not address and not command:
         pytest.skip("no target: run with --target=HOST:PORT or --target-cmd=COMMAND")
     launch = bool(command)
-    grpc_port = config.getoption("--otlp-port")
-    http_port = config.getoption("--otlp-http-port")
+    grpc_port, http_port = config.getoption("--otlp-port"), config.getoption("--otlp-http-port")
     collector = FakeCollector(grpc_port=grpc_port if grpc_port is not None else (0 if launch else 4317))
-    collector.start()
-    collector.start_http(http_port if http_port is not None else (0 if launch else 4318))
-    downstream = DownstreamServer().start()
-    protocol = config.getoption("--otlp-protocol")
-    launched = None
+    downstream = launched = None
     try:
+        collector.start()
+        collector.start_http(http_port if http_port is not None else (0 if launch else 4318))
+        downstream = DownstreamServer().start()
         if launch:
-            env = {
-                "OTEL_EXPORTER_OTLP_ENDPOINT": collector.endpoint("grpc" if protocol == "grpc" else "http"),
-                "OTEL_EXPORTER_OTLP_PROTOCOL": protocol,
-                "OTEL_SERVICE_NAME": config.getoption("--service-name"),
-                "OTEL_BSP_SCHEDULE_DELAY": "100",
-                "OTEL_BLRP_SCHEDULE_DELAY": "100",
-                "OTEL_METRIC_EXPORT_INTERVAL": "500",
-            }
-            # Let the target's own exporter settings come from us, not the caller's shell.
-            for key in [k for k in os.environ if k.startswith("OTEL_")]:
-                env.setdefault(key, os.environ[key])
-            launched = LaunchedTarget(command, env).start(config.getoption("--ready-timeout"))
+            launched = LaunchedTarget(command, _launch_env(config, collector))
+            launched.start(config.getoption("--ready-timeout"))
             address = launched.address
         else:
             wait_until_serving(address, config.getoption("--ready-timeout"))
-    except TargetError as exc:
-        downstream.stop()
+    except (TargetError, OSError) as exc:
+        if downstream is not None:
+            downstream.stop()
         collector.stop()
         pytest.fail(f"TARGET_ERROR: {exc}", pytrace=False)
+    timeout = config.getoption("--telemetry-timeout")
     client = TargetClient(address, config.getoption("--call-timeout"))
-    the_suite = Suite(collector, downstream, client, get_profile(config.getoption("--semconv")),
-                      config.getoption("--telemetry-timeout"),
-                      config.getoption("--service-name") if launch else None, launched, protocol)
-    config.stash[_SUITE] = the_suite
+    profile = _resolve_profile(config, client, collector, timeout)
+    the_suite = Suite(collector, downstream, client, profile, timeout,
+                      config.getoption("--service-name") if launch else None, launched,
+                      config.getoption("--otlp-protocol"))
+    config.stash[_STATE].suite = the_suite
     yield the_suite
     client.close()
     if launched is not None:
@@ -135,80 +210,125 @@ def suite(request):
     collector.stop()
 
 
-_SUITE = pytest.StashKey[Suite]()
+def _check_info(item) -> CheckInfo | None:
+    team = getattr(item, "callspec", None) and item.callspec.params.get("team_schema")
+    if isinstance(team, TeamSchema):
+        return CheckInfo(team.id, Level(team.level), team.title, f"team rule {team.path}", team.applies_to)
+    return info_for(item)
 
 
 @pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item, call):
-    report = yield
-    info = info_for(item)
-    if info is None:
-        return report
-    results = item.config.stash[_RESULTS]
-    if report.when == "call" or report.outcome != "passed":
-        if report.passed:
-            verdict, message = "PASS", ""
-        elif report.skipped:
-            verdict, message = "SKIPPED", _skip_reason(report)
-        else:
-            exc = call.excinfo.value if call.excinfo else None
-            if isinstance(exc, CheckFailure):
-                verdict, message = exc.verdict, str(exc)
-            elif exc is not None and "TARGET_ERROR" in str(exc):
-                verdict, message = "TARGET_ERROR", str(exc).replace("TARGET_ERROR: ", "", 1)
-            else:
-                verdict = "ERROR"
-                message = f"{type(exc).__name__}: {exc}" if exc else report.longreprtext[-300:]
-            if not _gates(item.config, info):
-                report.outcome = "skipped"
-                report.wasxfail = f"{info.level.value} check not gating (--fail-on={item.config.getoption('--fail-on')})"
-        results[item.nodeid] = {"id": info.id, "level": info.level.value, "verdict": verdict,
-                                "signal": info.signal, "title": info.title, "spec": info.spec,
-                                "message": message, "nodeid": item.nodeid}
-    return report
+def pytest_runtest_call(item):
+    """Gather what the check sent and received, while its Allure test case is open."""
+    state = item.config.stash[_STATE]
+    suite = state.suite
+    marks = (len(suite.client.history), len(suite.downstream.all_calls())) if suite else None
+    try:
+        return (yield)
+    finally:
+        if suite is not None and _check_info(item) is not None:
+            evidence = collect(suite, *marks)
+            item.stash[_EVIDENCE] = evidence
+            _attach_to_allure(item, evidence)
 
 
-def _skip_reason(report) -> str:
-    longrepr = report.longrepr
-    if isinstance(longrepr, tuple) and len(longrepr) == 3:
-        return str(longrepr[2]).removeprefix("Skipped: ")
-    return str(longrepr or "")
+_EVIDENCE = pytest.StashKey[object]()
+
+
+def _attach_to_allure(item, evidence) -> None:
+    if not item.config.pluginmanager.hasplugin("allure_pytest"):
+        return
+    import allure
+
+    allure.attach(json.dumps(evidence.spans_json(), indent=2), "spans.json", allure.attachment_type.JSON)
+    allure.attach(evidence.span_tree(), "span tree", allure.attachment_type.TEXT)
+    allure.attach(json.dumps(evidence.context(), indent=2), "metadata sent and received",
+                  allure.attachment_type.JSON)
+    if evidence.logs:
+        allure.attach(json.dumps(evidence.logs_json(), indent=2), "log records.json",
+                      allure.attachment_type.JSON)
+
+
+def _failure(call, report) -> tuple[str, str]:
+    exc = call.excinfo.value if call.excinfo else None
+    if isinstance(exc, CheckFailure):
+        return exc.verdict, str(exc)
+    if exc is not None and "TARGET_ERROR" in str(exc):
+        return "TARGET_ERROR", str(exc).replace("TARGET_ERROR: ", "", 1)
+    if exc is not None:
+        return "ERROR", f"{type(exc).__name__}: {exc}"
+    return "ERROR", report.longreprtext[-300:]
 
 
 def _gates(config, info: CheckInfo) -> bool:
     fail_on = config.getoption("--fail-on")
-    if fail_on == "none":
-        return False
-    return info.level.rank <= Level(fail_on.upper()).rank
+    return fail_on != "none" and info.level.rank <= Level(fail_on.upper()).rank
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    report_ = yield
+    info = _check_info(item)
+    final = report_.when == "call" or (report_.when == "setup" and report_.outcome != "passed")
+    if info is None or not final:
+        return report_
+    config = item.config
+    if report_.passed:
+        verdict, message = "PASS", ""
+    elif report_.skipped:
+        verdict, message = "SKIPPED", _skip_reason(report_)
+    else:
+        verdict, message = _failure(call, report_)
+
+    manifest = config.stash[_STATE].manifest
+    param = item.nodeid.partition("[")[2].rstrip("]")
+    entry = manifest.lookup(info.id, param) if manifest and verdict != "SKIPPED" else None
+    if entry is not None and entry.expired(dt.date.today()):
+        verdict, message = "EXPIRED", (f"manifest entry {entry.id} expired on {entry.expires} "
+                                       f"({entry.issue}); the check says: {verdict} {message}".strip())
+        report_.outcome, report_.longrepr = "failed", message
+    elif entry is not None and verdict == "PASS":
+        verdict = "UNEXPECTED_PASS"
+        message = f"{info.id} passes now: remove {entry.id} from {manifest.path}"
+        report_.outcome, report_.longrepr = "failed", message
+    elif entry is not None:
+        message = f"{verdict}: {message} (expected: {entry.reason}; {entry.issue}; until {entry.expires})"
+        verdict = "EXPECTED_FAIL"
+        report_.outcome, report_.wasxfail = "skipped", f"in {manifest.path}: {entry.reason}"
+    elif report_.failed and not _gates(config, info):
+        report_.outcome = "skipped"
+        report_.wasxfail = f"{info.level.value} check, not gating (--fail-on={config.getoption('--fail-on')})"
+
+    evidence = item.stash.get(_EVIDENCE, None)
+    row = {"id": info.id, "level": info.level.value, "verdict": verdict, "signal": info.signal,
+           "title": info.title, "spec": info.spec, "message": message, "nodeid": item.nodeid,
+           "context": evidence.context() if evidence is not None else {}}
+    config.stash[_RESULTS][item.nodeid] = row
+    report_.user_properties += [("check_id", info.id), ("level", info.level.value), ("verdict", verdict),
+                                ("spec", info.spec)]
+    return report_
+
+
+def _skip_reason(report_) -> str:
+    longrepr = report_.longrepr
+    if isinstance(longrepr, tuple) and len(longrepr) == 3:
+        return str(longrepr[2]).removeprefix("Skipped: ")
+    return str(longrepr or "")
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
     results = config.stash.get(_RESULTS, {})
     if not results:
         return
-    suite = config.stash.get(_SUITE, None)
-    tw = terminalreporter
-    tw.section("conformance report")
-    if suite is not None:
-        mode = f"launched: {suite.launched.command}" if suite.launched else f"attached: {suite.client.address}"
-        tw.line(f"target {mode}; semconv profile '{suite.profile.name}' (semconv {suite.profile.semconv}); "
-                f"OTLP transports seen: {', '.join(sorted({e.transport for e in suite.collector.exports()})) or 'none'}")
-    rows = sorted(results.values(), key=lambda r: (r["id"], r["nodeid"]))
-    width = max(len(_label(r)) for r in rows)
-    for r in rows:
-        reason = (r["message"] or "").strip().splitlines()[0][:160] if r["message"] else ""
-        tw.line(f"{_label(r):<{width}}  {r['level']:<6}  {r['verdict']:<12}  {reason}")
-    counts = {}
-    for r in rows:
-        counts[(r["level"], r["verdict"] == "PASS")] = counts.get((r["level"], r["verdict"] == "PASS"), 0) + 1
-    summary = ", ".join(f"{lvl}: {counts.get((lvl, True), 0)} passed, {counts.get((lvl, False), 0)} not"
-                        for lvl in ("MUST", "SHOULD", "MAY") if (lvl, True) in counts or (lvl, False) in counts)
-    tw.line(summary)
-    findings = config.getoption("--findings")
-    if findings:
-        Path(findings).write_text(json.dumps(rows, indent=2) + "\n")
-
-
-def _label(row: dict) -> str:
-    param = row["nodeid"].partition("[")[2].rstrip("]")
-    return f"{row['id']}[{param}]" if param else row["id"]
+    suite = config.stash[_STATE].suite
+    meta = suite.meta() if suite is not None else None
+    rows = report.sorted_rows(results)
+    terminalreporter.section("conformance report")
+    for line in report.terminal_lines(rows, meta):
+        terminalreporter.line(line)
+    if config.getoption("--findings"):
+        report.write_findings(config.getoption("--findings"), rows, meta)
+    markdown_targets = [config.getoption("--markdown"), os.environ.get("GITHUB_STEP_SUMMARY")]
+    for path in filter(None, markdown_targets):
+        with open(path, "a" if path == os.environ.get("GITHUB_STEP_SUMMARY") else "w") as out:
+            out.write(report.markdown(rows, meta))

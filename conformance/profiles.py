@@ -1,27 +1,28 @@
-"""Semantic-convention profiles: which attribute names and metric a target must use.
+"""Semantic-convention profiles: which attribute names and metrics a target must use.
 
-``seed`` is the 2024 design (= RPC semconv up to v1.38); ``stable`` is today's RPC
-conventions. The rules themselves are JSON Schemas in ``schemas/``; values that depend
-on the call (method, status code) are written ``$name`` there and filled in here.
+``seed`` is the 2024 design (= RPC semconv up to v1.38), ``stable`` today's RPC
+conventions and ``dup`` both at once. The rules themselves are JSON Schemas in
+``schemas/``; values that depend on the call (method, status code) are written ``$name``
+there and filled in per call.
 """
 from __future__ import annotations
 
-import copy
 import json
-from dataclasses import dataclass
-from functools import cached_property
+import re
+from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 import grpc
 import jsonschema
-from referencing import Registry, Resource
 
 from otelconform_schemas import SCHEMA_DIR
 
 from .contract import SERVICE, full_method
 
-PROFILES = ("seed", "stable")
+PROFILES = ("seed", "stable", "dup")
+LAST_LEGACY_SEMCONV = (1, 38)  # RPC attributes were renamed in semconv v1.39
 
 # semconv docs/rpc/grpc.md: server spans are errors only for these codes.
 SERVER_ERROR_CODES = frozenset({
@@ -34,17 +35,18 @@ def _load(path: Path) -> Any:
     return json.loads(path.read_text())
 
 
-def _all_schemas() -> Registry:
-    resources = []
-    for path in sorted(SCHEMA_DIR.rglob("*.schema.json")):
-        document = _load(path)
-        resources.append((document["$id"], Resource.from_contents(document)))
-    return Registry().with_resources(resources)
+@cache
+def _schemas_by_id() -> dict[str, dict]:
+    return {doc["$id"]: doc for doc in map(_load, sorted(SCHEMA_DIR.rglob("*.schema.json")))}
 
 
 def _fill(node: Any, values: dict[str, Any]) -> Any:
+    """Fill ``$name`` placeholders and inline ``$ref``s to other suite schemas."""
     if isinstance(node, dict):
-        return {k: _fill(v, values) for k, v in node.items()}
+        if "$ref" in node and node["$ref"] in _schemas_by_id():
+            rest = {k: v for k, v in node.items() if k != "$ref"}
+            return {**_fill(_schemas_by_id()[node["$ref"]], values), **_fill(rest, values)}
+        return {k: _fill(v, values) for k, v in node.items() if k not in ("$id", "$schema")}
     if isinstance(node, list):
         return [_fill(v, values) for v in node]
     if isinstance(node, str) and node.startswith("$") and node[1:] in values:
@@ -57,8 +59,8 @@ def call_values(method: str, code: grpc.StatusCode) -> dict[str, Any]:
             "status_code": code.value[0], "status_name": code.name}
 
 
-def schema_errors(schema: dict, instance: Any, registry: Registry | None = None) -> list[str]:
-    validator = jsonschema.Draft202012Validator(schema, registry=registry or Registry())
+def schema_errors(schema: dict, instance: Any) -> list[str]:
+    validator = jsonschema.Draft202012Validator(schema)
     return [f"{'/'.join(map(str, e.absolute_path)) or '(attributes)'}: {e.message}"
             for e in sorted(validator.iter_errors(instance), key=lambda e: list(e.absolute_path))]
 
@@ -66,37 +68,26 @@ def schema_errors(schema: dict, instance: Any, registry: Registry | None = None)
 @dataclass(frozen=True)
 class Profile:
     name: str
+    reason: str = "chosen with --semconv"  # why this profile applies, for the report
 
-    @cached_property
+    @property
     def definition(self) -> dict[str, Any]:
         return _load(SCHEMA_DIR / self.name / "profile.json")
-
-    @cached_property
-    def registry(self) -> Registry:
-        return _all_schemas()
 
     @property
     def semconv(self) -> str:
         return self.definition["semconv"]
 
     @property
-    def server_duration(self) -> dict[str, str]:
-        return self.definition["server_duration"]
+    def server_durations(self) -> list[dict[str, str]]:
+        return self.definition["server_durations"]
 
-    def _schema(self, kind: str, method: str, code: grpc.StatusCode) -> dict:
-        # Resolve the $ref'd base schema from the filled registry, not the raw one.
-        values = call_values(method, code)
-        schema = _fill(_load(SCHEMA_DIR / self.name / f"{kind}.schema.json"), values)
-        schema.pop("$id", None)
-        for ref in schema.get("allOf", []):
-            if "$ref" in ref:
-                base = _fill(copy.deepcopy(self.registry.contents(ref.pop("$ref"))), values)
-                base.pop("$id", None)
-                ref.update(base)
-        if self.name == "stable" and kind != "duration-point":
+    def _schema(self, urn: str, method: str, code: grpc.StatusCode, client: bool = False) -> dict:
+        schema = _fill({"$ref": urn}, call_values(method, code))
+        if self.name != "seed" and not urn.endswith("duration-point"):
             # semconv docs/general/recording-errors.md: error.type is set when the operation
             # failed; a server span has failed only for the server-fault codes.
-            failed = code != grpc.StatusCode.OK and (kind == "client-span" or code in SERVER_ERROR_CODES)
+            failed = code != grpc.StatusCode.OK and (client or code in SERVER_ERROR_CODES)
             if failed:
                 schema = {"allOf": [schema, {"required": ["error.type"]}]}
             elif code == grpc.StatusCode.OK:
@@ -105,22 +96,50 @@ class Profile:
 
     def span_errors(self, kind: str, attributes: dict, method: str, code: grpc.StatusCode) -> list[str]:
         """Schema violations of a ``server-span`` or ``client-span``'s attributes."""
-        return schema_errors(self._schema(kind, method, code), attributes, self.registry)
+        schema = self._schema(f"urn:otelconform:{self.name}:{kind}", method, code, kind == "client-span")
+        return schema_errors(schema, attributes)
 
-    def point_errors(self, attributes: dict, method: str, code: grpc.StatusCode) -> list[str]:
-        return schema_errors(self._schema("duration-point", method, code), attributes, self.registry)
+    def point_errors(self, metric: dict, attributes: dict, method: str, code: grpc.StatusCode) -> list[str]:
+        return schema_errors(self._schema(metric["point_schema"], method, code), attributes)
 
-    def point_matches(self, attributes: dict, method: str, code: grpc.StatusCode) -> bool:
-        """Is this data point the one for calls of ``method`` ending ``code``?"""
-        if self.name == "seed":
-            if attributes.get("rpc.method") != method or attributes.get("rpc.service") != SERVICE:
-                return False
-            status = attributes.get("rpc.grpc.status_code")
-            return status is None or status == code.value[0]
-        if attributes.get("rpc.method") != full_method(method):
+
+def point_matches(attributes: dict, method: str, code: grpc.StatusCode) -> bool:
+    """Is this RPC duration data point the one for calls of ``method`` ending ``code``?
+
+    Either convention identifies the method; whichever status attribute is present must agree.
+    """
+    name = attributes.get("rpc.method")
+    if name == method:
+        if attributes.get("rpc.service") != SERVICE:
             return False
-        status = attributes.get("rpc.response.status_code", attributes.get("rpc.status_code"))
-        return status is None or status == code.name
+    elif name != full_method(method):
+        return False
+    if "rpc.grpc.status_code" in attributes and attributes["rpc.grpc.status_code"] != code.value[0]:
+        return False
+    status = attributes.get("rpc.response.status_code", attributes.get("rpc.status_code"))
+    return status is None or status == code.name
+
+
+def _semconv_version(schema_url: str) -> tuple[int, int] | None:
+    match = re.search(r"/schemas/(\d+)\.(\d+)", schema_url or "")
+    return (int(match[1]), int(match[2])) if match else None
+
+
+def detect_profile(span) -> Profile:
+    """``--semconv=auto``: the profile a target claims (schema_url) or, failing that, shows."""
+    attrs = span.attributes
+    if "rpc.system" in attrs and "rpc.system.name" in attrs:
+        return Profile("dup", "the server span carries both the legacy and the current RPC attributes")
+    version = _semconv_version(span.schema_url) or _semconv_version(span.resource_schema_url)
+    if version is not None:
+        name = "seed" if version <= LAST_LEGACY_SEMCONV else "stable"
+        return Profile(name, f"schema_url {span.schema_url or span.resource_schema_url} claims semconv "
+                             f"{version[0]}.{version[1]}")
+    if "rpc.system.name" in attrs:
+        return Profile("stable", "no schema_url; the server span carries rpc.system.name")
+    if "rpc.system" in attrs:
+        return Profile("seed", "no schema_url; the server span carries rpc.system")
+    return Profile("seed", "no schema_url and no rpc.system attribute: defaulting to the seed")
 
 
 def resource_errors(resource: dict) -> list[str]:
@@ -135,3 +154,40 @@ def get_profile(name: str) -> Profile:
     if name not in PROFILES:
         raise ValueError(f"unknown semconv profile {name!r}; choose one of {', '.join(PROFILES)}")
     return Profile(name)
+
+
+APPLIES_TO = ("resource", "server-span", "client-span", "log-record")
+
+
+@dataclass(frozen=True)
+class TeamSchema:
+    """A team's own rule (``--schema FILE``): a JSON Schema with an ``x-conformance`` header."""
+
+    path: Path
+    id: str
+    level: str
+    title: str
+    applies_to: str
+    schema: dict = field(hash=False, compare=False)
+
+
+def load_team_schema(path: Path) -> TeamSchema:
+    try:
+        document = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"--schema {path}: cannot read a JSON document: {exc}") from None
+    header = document.get("x-conformance") if isinstance(document, dict) else None
+    problems = schema_errors({
+        "type": "object", "required": ["id", "level", "applies_to"],
+        "properties": {"id": {"type": "string", "pattern": "^[A-Z]+-[0-9]{3}$"},
+                       "level": {"enum": ["MUST", "SHOULD", "MAY"]},
+                       "applies_to": {"enum": list(APPLIES_TO)}, "title": {"type": "string"}}},
+        header)
+    if problems:
+        raise ValueError(f"--schema {path}: its 'x-conformance' header is invalid: " + "; ".join(problems))
+    try:
+        jsonschema.Draft202012Validator.check_schema(document)
+    except jsonschema.SchemaError as exc:
+        raise ValueError(f"--schema {path}: not a valid JSON Schema: {exc.message}") from None
+    return TeamSchema(path, header["id"], header["level"], header.get("title") or document.get("title")
+                      or f"team rule {path.name}", header["applies_to"], document)

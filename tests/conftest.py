@@ -45,7 +45,7 @@ def run_suite(tmp_path: Path, *args: str, env: dict | None = None, timeout: floa
     proc = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q",
                            f"--findings={findings}", *args],
                           cwd=tmp_path, env=full_env, capture_output=True, text=True, timeout=timeout)
-    rows = json.loads(findings.read_text()) if findings.exists() else []
+    rows = json.loads(findings.read_text())["findings"] if findings.exists() else []
     return SuiteRun(proc.returncode, rows, proc.stdout + proc.stderr, time.monotonic() - started)
 
 

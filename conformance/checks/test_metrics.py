@@ -1,4 +1,4 @@
-"""The RPC duration histogram of the profile."""
+"""The RPC duration histogram(s) of the profile."""
 from __future__ import annotations
 
 import uuid
@@ -6,6 +6,7 @@ import uuid
 import grpc
 
 from otelconform.observe import metric_named
+from otelconform.profiles import point_matches
 from otelconform.registry import check
 from otelconform.verdicts import Mismatch, NoTelemetry, expect_equal
 
@@ -15,22 +16,22 @@ RPC_METRICS = "semconv docs/rpc/rpc-metrics.md (seed: rpc.server.duration in ms;
 CUMULATIVE = 2  # AggregationTemporality.AGGREGATION_TEMPORALITY_CUMULATIVE
 
 
-def _echo_points(suite, metrics):
-    """(attributes, count) of the data points for successful Echo calls, in arrival order."""
+def _echo_points(metrics):
+    """(metric, attributes, count) of the data points for successful Echo calls, in arrival order."""
     points = []
     for m in metrics:
         if m.data_type != "histogram":
             continue
         for p in m.metric.histogram.data_points:
             attrs = decode_attributes(p.attributes)
-            if suite.profile.point_matches(attrs, "Echo", grpc.StatusCode.OK):
+            if point_matches(attrs, "Echo", grpc.StatusCode.OK):
                 points.append((m, attrs, p.count))
     return points
 
 
-def _observed_total(suite, metrics) -> int:
+def _observed_total(metrics) -> int:
     """Echo calls the target has counted so far: the latest cumulative export, or the sum of deltas."""
-    points = _echo_points(suite, metrics)
+    points = _echo_points(metrics)
     if not points:
         return 0
     if points[-1][0].metric.histogram.aggregation_temporality == CUMULATIVE:
@@ -40,7 +41,7 @@ def _observed_total(suite, metrics) -> int:
 
 
 def _make_calls(suite, n: int):
-    for i in range(n):
+    for _ in range(n):
         suite.client.echo(f"met-{uuid.uuid4().hex}").require_ok()
 
 
@@ -49,40 +50,40 @@ def _make_calls(suite, n: int):
        killed_by=("metric-renamed", "stock"))
 def test_met_001_duration_histogram_shape(suite):
     _make_calls(suite, 1)
-    spec = suite.profile.server_duration
-    metrics = metric_named(suite.collector, spec["name"], suite.telemetry_timeout)
-    metric = metrics[-1]
-    expect_equal(f"type of {spec['name']}", spec["type"], metric.data_type)
-    expect_equal(f"unit of {spec['name']}", spec["unit"], metric.unit)
-    found = suite.collector.wait_for(lambda: _echo_points(suite, suite.collector.metrics(spec["name"])),
-                                     suite.telemetry_timeout)
-    if not found:
-        seen = [decode_attributes(p.attributes) for m in metrics for p in m.metric.histogram.data_points]
-        raise Mismatch(f"no {spec['name']} data point identifies Echo calls; points seen: {seen[:5]}")
-    errors = suite.profile.point_errors(found[-1][1], "Echo", grpc.StatusCode.OK)
-    if errors:
-        raise Mismatch(f"{spec['name']} data point attributes break the '{suite.profile.name}' profile: "
-                       + "; ".join(errors))
+    for spec in suite.profile.server_durations:
+        metrics = metric_named(suite.collector, spec["name"], suite.telemetry_timeout)
+        expect_equal(f"type of {spec['name']}", spec["type"], metrics[-1].data_type)
+        expect_equal(f"unit of {spec['name']}", spec["unit"], metrics[-1].unit)
+        found = suite.collector.wait_for(lambda: _echo_points(suite.collector.metrics(spec["name"])),
+                                         suite.telemetry_timeout)
+        if not found:
+            seen = [decode_attributes(p.attributes) for m in metrics for p in m.metric.histogram.data_points]
+            raise Mismatch(f"no {spec['name']} data point identifies Echo calls; points seen: {seen[:5]}")
+        errors = suite.profile.point_errors(spec, found[-1][1], "Echo", grpc.StatusCode.OK)
+        if errors:
+            raise Mismatch(f"{spec['name']} data point attributes break the '{suite.profile.name}' "
+                           "profile: " + "; ".join(errors))
 
 
 @check("MET-002", "MUST", "RPC duration histogram counts every call",
        RPC_METRICS + " (one measurement per RPC)", "metrics", killed_by=("metric-renamed", "stock"))
 def test_met_002_duration_histogram_counts_calls(suite):
-    name = suite.profile.server_duration["name"]
-    before = _observed_total(suite, suite.collector.metrics(name))
+    names = [spec["name"] for spec in suite.profile.server_durations]
+    before = {name: _observed_total(suite.collector.metrics(name)) for name in names}
     calls = 5
     _make_calls(suite, calls)
     made = suite.client.calls_made[("Echo", "OK")]
-    # With the suite as the only caller (launch mode) the count must match exactly.
-    target = made if suite.launched is not None else before + calls
-    total = suite.collector.wait_for(
-        lambda: (t := _observed_total(suite, suite.collector.metrics(name))) >= target and t,
-        suite.telemetry_timeout)
-    if not total:
-        seen = _observed_total(suite, suite.collector.metrics(name))
-        if not suite.collector.metrics():
-            raise NoTelemetry(f"no metric arrived within {suite.telemetry_timeout:.0f}s")
-        raise Mismatch(f"{name} count for Echo: expected at least {target} after {calls} more "
-                       f"calls (the suite made {made} in all), got {seen}")
-    if suite.launched is not None:
-        expect_equal(f"{name} count for Echo vs the suite's successful Echo calls", made, total)
+    for name in names:
+        # With the suite as the only caller (launch mode) the count must match exactly.
+        target = made if suite.launched is not None else before[name] + calls
+        total = suite.collector.wait_for(
+            lambda: (t := _observed_total(suite.collector.metrics(name))) >= target and t,
+            suite.telemetry_timeout)
+        if not total:
+            if not suite.collector.metrics():
+                raise NoTelemetry(f"no metric arrived within {suite.telemetry_timeout:.0f}s")
+            raise Mismatch(f"{name} count for Echo: expected at least {target} after {calls} more "
+                           f"calls (the suite made {made} in all), got "
+                           f"{_observed_total(suite.collector.metrics(name))}")
+        if suite.launched is not None:
+            expect_equal(f"{name} count for Echo vs the suite's successful Echo calls", made, total)

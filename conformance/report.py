@@ -1,0 +1,67 @@
+"""Rendering the per-check results: terminal table, findings JSON and Markdown."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+VERDICT_ORDER = ("PASS", "EXPECTED_FAIL", "MISMATCH", "NO_TELEMETRY", "TARGET_ERROR",
+                 "UNEXPECTED_PASS", "EXPIRED", "ERROR", "SKIPPED")
+
+
+def label(row: dict) -> str:
+    param = row["nodeid"].partition("[")[2].rstrip("]")
+    return f"{row['id']}[{param}]" if param else row["id"]
+
+
+def reason(row: dict, width: int = 160) -> str:
+    lines = (row.get("message") or "").strip().splitlines()
+    return lines[0][:width] if lines else ""
+
+
+def sorted_rows(results: dict) -> list[dict]:
+    return sorted(results.values(), key=lambda r: (r["id"], r["nodeid"]))
+
+
+def headline(meta: dict) -> str:
+    return (f"target {meta['target']}; semconv profile '{meta['profile']}' ({meta['profile_reason']}); "
+            f"OTLP transports seen: {', '.join(meta['transports']) or 'none'}")
+
+
+def counts_line(rows: list[dict]) -> str:
+    parts = []
+    for level in ("MUST", "SHOULD", "MAY"):
+        level_rows = [r for r in rows if r["level"] == level]
+        if level_rows:
+            passed = sum(r["verdict"] in ("PASS", "EXPECTED_FAIL") for r in level_rows)
+            parts.append(f"{level}: {passed} passed, {len(level_rows) - passed} failed")
+    return "; ".join(parts)
+
+
+def terminal_lines(rows: list[dict], meta: dict | None) -> list[str]:
+    lines = [headline(meta)] if meta else []
+    width = max(len(label(r)) for r in rows)
+    lines += [f"{label(r):<{width}}  {r['level']:<6}  {r['verdict']:<15}  {reason(r)}" for r in rows]
+    lines.append(counts_line(rows))
+    return lines
+
+
+def write_findings(path: str, rows: list[dict], meta: dict | None) -> None:
+    Path(path).write_text(json.dumps({"target": meta, "findings": rows} if meta is not None
+                                     else {"target": None, "findings": rows}, indent=2) + "\n")
+
+
+def read_findings(path: str | Path) -> tuple[dict | None, list[dict]]:
+    document = json.loads(Path(path).read_text())
+    return document.get("target"), document["findings"]
+
+
+def markdown(rows: list[dict], meta: dict | None) -> str:
+    icon = {"PASS": "✅", "EXPECTED_FAIL": "⚠️", "SKIPPED": "⏭️"}
+    out = ["## gRPC/OpenTelemetry conformance", ""]
+    if meta:
+        out += [headline(meta).replace("; ", "  \n"), ""]
+    out += [f"**{counts_line(rows)}**", "", "| check | level | verdict | reason |", "| --- | --- | --- | --- |"]
+    for r in rows:
+        text = reason(r, 200).replace("|", "\\|")
+        out.append(f"| `{label(r)}` | {r['level']} | {icon.get(r['verdict'], '❌')} {r['verdict']} | {text} |")
+    return "\n".join(out) + "\n"
