@@ -91,20 +91,25 @@ impl Visit for JsonVisitor {
         if field.name() == "message" {
             self.message = value.to_string();
         } else {
-            self.attributes.insert(field.name().into(), Value::from(value));
+            self.attributes
+                .insert(field.name().into(), Value::from(value));
         }
     }
     fn record_i64(&mut self, field: &Field, value: i64) {
-        self.attributes.insert(field.name().into(), Value::from(value));
+        self.attributes
+            .insert(field.name().into(), Value::from(value));
     }
     fn record_u64(&mut self, field: &Field, value: u64) {
-        self.attributes.insert(field.name().into(), Value::from(value));
+        self.attributes
+            .insert(field.name().into(), Value::from(value));
     }
     fn record_bool(&mut self, field: &Field, value: bool) {
-        self.attributes.insert(field.name().into(), Value::from(value));
+        self.attributes
+            .insert(field.name().into(), Value::from(value));
     }
     fn record_f64(&mut self, field: &Field, value: f64) {
-        self.attributes.insert(field.name().into(), Value::from(value));
+        self.attributes
+            .insert(field.name().into(), Value::from(value));
     }
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
         if field.name() == "message" {
@@ -138,7 +143,10 @@ impl<S: tracing::Subscriber> Layer<S> for JsonStdoutLayer {
             .unwrap_or_default();
         let mut obj = Map::new();
         obj.insert("timestamp".into(), Value::from(timestamp));
-        obj.insert("level".into(), Value::from(event.metadata().level().as_str()));
+        obj.insert(
+            "level".into(),
+            Value::from(event.metadata().level().as_str()),
+        );
         obj.insert("message".into(), Value::from(visitor.message));
         obj.insert("trace_id".into(), Value::from(trace_id));
         obj.insert("span_id".into(), Value::from(span_id));

@@ -27,7 +27,9 @@ async fn start_server() -> SocketAddr {
     tokio::spawn(
         Server::builder()
             .layer(ServerLayer::new())
-            .add_service(ConformanceServer::new(ConformanceService::new(tokio::sync::watch::channel(false).1)))
+            .add_service(ConformanceServer::new(ConformanceService::new(
+                tokio::sync::watch::channel(false).1,
+            )))
             .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
     );
     addr
@@ -44,24 +46,45 @@ async fn layers_end_to_end() {
     global::set_text_map_propagator(TraceContextPropagator::new());
 
     let addr = start_server().await;
-    let mut client = ConformanceClient::connect(format!("http://{addr}")).await.unwrap();
+    let mut client = ConformanceClient::connect(format!("http://{addr}"))
+        .await
+        .unwrap();
 
     // 1. A single traceparent is continued.
-    let mut req = tonic::Request::new(EchoRequest { payload: "one".into() });
-    req.metadata_mut().append("traceparent", MetadataValue::from_static(TP1));
-    req.metadata_mut().append("tracestate", MetadataValue::from_static("a=1"));
-    req.metadata_mut().append("tracestate", MetadataValue::from_static("b=2"));
+    let mut req = tonic::Request::new(EchoRequest {
+        payload: "one".into(),
+    });
+    req.metadata_mut()
+        .append("traceparent", MetadataValue::from_static(TP1));
+    req.metadata_mut()
+        .append("tracestate", MetadataValue::from_static("a=1"));
+    req.metadata_mut()
+        .append("tracestate", MetadataValue::from_static("b=2"));
     client.echo(req).await.unwrap();
 
     // 2. Two traceparent values: invalid, so a new trace starts.
-    let mut req = tonic::Request::new(EchoRequest { payload: "two".into() });
-    req.metadata_mut().append("traceparent", MetadataValue::from_static(TP1));
-    req.metadata_mut().append("traceparent", MetadataValue::from_static(TP2));
+    let mut req = tonic::Request::new(EchoRequest {
+        payload: "two".into(),
+    });
+    req.metadata_mut()
+        .append("traceparent", MetadataValue::from_static(TP1));
+    req.metadata_mut()
+        .append("traceparent", MetadataValue::from_static(TP2));
     client.echo(req).await.unwrap();
 
     // 3. A failure code that is not a server error, and one that is.
-    let _ = client.fail(FailRequest { code: 5, message: "nf".into() }).await;
-    let _ = client.fail(FailRequest { code: 13, message: "boom".into() }).await;
+    let _ = client
+        .fail(FailRequest {
+            code: 5,
+            message: "nf".into(),
+        })
+        .await;
+    let _ = client
+        .fail(FailRequest {
+            code: 13,
+            message: "boom".into(),
+        })
+        .await;
 
     // 4. Relay through our own client layer to ourselves.
     let mut req = tonic::Request::new(RelayRequest {
@@ -69,7 +92,8 @@ async fn layers_end_to_end() {
         payload: "relay".into(),
         calls: 2,
     });
-    req.metadata_mut().append("traceparent", MetadataValue::from_static(TP1));
+    req.metadata_mut()
+        .append("traceparent", MetadataValue::from_static(TP1));
     let payloads = client.relay(req).await.unwrap().into_inner().payloads;
     assert_eq!(payloads, vec!["relay", "relay"]);
 
@@ -83,13 +107,22 @@ async fn layers_end_to_end() {
     assert_eq!(echo_server.len(), 4, "{all:#?}");
 
     let first = echo_server[0];
-    assert_eq!(first.span_context.trace_id().to_string(), "0af7651916cd43dd8448eb211c80319c");
+    assert_eq!(
+        first.span_context.trace_id().to_string(),
+        "0af7651916cd43dd8448eb211c80319c"
+    );
     assert_eq!(first.parent_span_id.to_string(), "b7ad6b7169203331");
     assert_eq!(first.span_context.trace_state().header(), "a=1,b=2");
 
     let second = echo_server[1];
-    assert_ne!(second.span_context.trace_id().to_string(), "0af7651916cd43dd8448eb211c80319c");
-    assert_ne!(second.span_context.trace_id().to_string(), "4bf92f3577b34da6a3ce929d0e0e4736");
+    assert_ne!(
+        second.span_context.trace_id().to_string(),
+        "0af7651916cd43dd8448eb211c80319c"
+    );
+    assert_ne!(
+        second.span_context.trace_id().to_string(),
+        "4bf92f3577b34da6a3ce929d0e0e4736"
+    );
     assert_eq!(second.parent_span_id, opentelemetry::trace::SpanId::INVALID);
 
     let fails: Vec<&SpanData> = all.iter().filter(|s| s.name.ends_with("/Fail")).collect();
@@ -98,7 +131,10 @@ async fn layers_end_to_end() {
     assert!(matches!(fails[1].status, Status::Error { .. }));
 
     let relay = all.iter().find(|s| s.name.ends_with("/Relay")).unwrap();
-    let clients: Vec<&SpanData> = all.iter().filter(|s| s.span_kind == SpanKind::Client).collect();
+    let clients: Vec<&SpanData> = all
+        .iter()
+        .filter(|s| s.span_kind == SpanKind::Client)
+        .collect();
     assert_eq!(clients.len(), 2);
     for c in &clients {
         assert_eq!(c.parent_span_id, relay.span_context.span_id());
@@ -107,8 +143,14 @@ async fn layers_end_to_end() {
             .iter()
             .find(|s| s.parent_span_id == c.span_context.span_id())
             .expect("downstream server span is a child of the client span");
-        assert_eq!(downstream.span_context.trace_id(), relay.span_context.trace_id());
+        assert_eq!(
+            downstream.span_context.trace_id(),
+            relay.span_context.trace_id()
+        );
     }
-    assert_ne!(clients[0].span_context.span_id(), clients[1].span_context.span_id());
+    assert_ne!(
+        clients[0].span_context.span_id(),
+        clients[1].span_context.span_id()
+    );
     let _ = provider.shutdown();
 }

@@ -1,10 +1,10 @@
 //! Rust reference service for the OpenTelemetry gRPC conformance suite.
 mod applog;
+#[cfg(test)]
+mod e2e_tests;
 mod otel_grpc;
 mod service;
 mod telemetry;
-#[cfg(test)]
-mod e2e_tests;
 
 pub mod pb {
     tonic::include_proto!("conformance.v1");
@@ -34,7 +34,9 @@ fn port_from_env_or_args() -> Result<u16, String> {
     let raw = from_args
         .or_else(|| std::env::var("PORT").ok())
         .ok_or("set PORT (or pass --port N)")?;
-    raw.trim().parse::<u16>().map_err(|e| format!("bad port {raw:?}: {e}"))
+    raw.trim()
+        .parse::<u16>()
+        .map_err(|e| format!("bad port {raw:?}: {e}"))
 }
 
 async fn terminated() {
@@ -73,7 +75,9 @@ async fn main() -> ExitCode {
         Ok(l) => l,
         Err(e) => {
             eprintln!("conformance-reference-rust: cannot listen on {addr}: {e}");
-            tokio::task::spawn_blocking(move || telemetry.shutdown()).await.ok();
+            tokio::task::spawn_blocking(move || telemetry.shutdown())
+                .await
+                .ok();
             return ExitCode::from(1);
         }
     };
@@ -81,9 +85,13 @@ async fn main() -> ExitCode {
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let (abort_tx, abort_rx) = tokio::sync::watch::channel(false);
     let server = Server::builder()
-        .layer(otel_grpc::ServerLayer::new().with_filter(|path| !path.starts_with("/grpc.health.v1.")))
+        .layer(
+            otel_grpc::ServerLayer::new().with_filter(|path| !path.starts_with("/grpc.health.v1.")),
+        )
         .add_service(health_service)
-        .add_service(ConformanceServer::new(service::ConformanceService::new(abort_rx)))
+        .add_service(ConformanceServer::new(service::ConformanceService::new(
+            abort_rx,
+        )))
         .serve_with_incoming_shutdown(
             tokio_stream::wrappers::TcpListenerStream::new(listener),
             async {
@@ -117,6 +125,8 @@ async fn main() -> ExitCode {
         }
     }
 
-    tokio::task::spawn_blocking(move || telemetry.shutdown()).await.ok();
+    tokio::task::spawn_blocking(move || telemetry.shutdown())
+        .await
+        .ok();
     code
 }

@@ -72,11 +72,16 @@ impl Conformance for ConformanceService {
         match req.code {
             0 => Ok(Response::new(FailResponse {})),
             1..=16 => Err(Status::new(Code::from_i32(req.code as i32), req.message)),
-            other => Err(Status::invalid_argument(format!("code {other} is not a gRPC status code"))),
+            other => Err(Status::invalid_argument(format!(
+                "code {other} is not a gRPC status code"
+            ))),
         }
     }
 
-    async fn relay(&self, request: Request<RelayRequest>) -> Result<Response<RelayResponse>, Status> {
+    async fn relay(
+        &self,
+        request: Request<RelayRequest>,
+    ) -> Result<Response<RelayResponse>, Status> {
         let req = request.into_inner();
         let mut client = downstream_client(&req.downstream)?;
         let calls = req.calls.max(1);
@@ -108,7 +113,10 @@ impl Conformance for ConformanceService {
         Ok(Response::new(LogResponse {}))
     }
 
-    async fn sleep(&self, request: Request<SleepRequest>) -> Result<Response<SleepResponse>, Status> {
+    async fn sleep(
+        &self,
+        request: Request<SleepRequest>,
+    ) -> Result<Response<SleepResponse>, Status> {
         let deadline = request
             .metadata()
             .get("grpc-timeout")
@@ -125,7 +133,9 @@ impl Conformance for ConformanceService {
             match deadline {
                 Some(deadline) if deadline < tokio::time::Instant::now() + wanted => {
                     tokio::time::sleep_until(deadline).await;
-                    Err(Status::deadline_exceeded("deadline exceeded while sleeping"))
+                    Err(Status::deadline_exceeded(
+                        "deadline exceeded while sleeping",
+                    ))
                 }
                 _ => {
                     tokio::time::sleep(wanted).await;
@@ -151,7 +161,9 @@ impl Conformance for ConformanceService {
                 payload: req.payload.clone(),
             })
         });
-        Ok(Response::new(Box::pin(tokio_stream::iter(items)) as EchoStream))
+        Ok(Response::new(
+            Box::pin(tokio_stream::iter(items)) as EchoStream
+        ))
     }
 }
 
@@ -161,7 +173,10 @@ mod tests {
 
     #[test]
     fn host_port() {
-        assert_eq!(split_host_port("127.0.0.1:5000"), Some(("127.0.0.1".into(), 5000)));
+        assert_eq!(
+            split_host_port("127.0.0.1:5000"),
+            Some(("127.0.0.1".into(), 5000))
+        );
         assert_eq!(split_host_port("[::1]:80"), Some(("::1".into(), 80)));
         assert_eq!(split_host_port("localhost"), None);
         assert_eq!(split_host_port(":80"), None);

@@ -43,7 +43,10 @@ pub struct TelemetryHandle {
 }
 
 fn env_value(name: &str) -> Option<String> {
-    env::var(name).ok().map(|v| v.trim().to_string()).filter(|v| !v.is_empty())
+    env::var(name)
+        .ok()
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty())
 }
 
 /// `OTEL_SDK_DISABLED`: a boolean, true only for "true" (case-insensitive).
@@ -65,7 +68,9 @@ pub fn propagator_from_env(value: Option<&str>) -> TextMapCompositePropagator {
             "tracecontext" => list.push(Box::new(TraceContextPropagator::new())),
             "baggage" => list.push(Box::new(BaggagePropagator::new())),
             "none" => {}
-            other => eprintln!("telemetry: OTEL_PROPAGATORS value {other:?} is not supported; ignored"),
+            other => {
+                eprintln!("telemetry: OTEL_PROPAGATORS value {other:?} is not supported; ignored")
+            }
         }
     }
     if seen.iter().any(|n| n == "none") {
@@ -124,7 +129,9 @@ pub fn init() -> TelemetryHandle {
     let disabled = sdk_disabled();
     // Propagation is API-level and stays on even with OTEL_SDK_DISABLED, so a
     // disabled service still passes context through.
-    global::set_text_map_propagator(propagator_from_env(env_value("OTEL_PROPAGATORS").as_deref()));
+    global::set_text_map_propagator(propagator_from_env(
+        env_value("OTEL_PROPAGATORS").as_deref(),
+    ));
 
     let resource = build_resource();
     let service_name = resource
@@ -144,7 +151,9 @@ pub fn init() -> TelemetryHandle {
             let exporter = if protocol_configured("TRACES") {
                 opentelemetry_otlp::SpanExporter::builder().build()
             } else {
-                opentelemetry_otlp::SpanExporter::builder().with_tonic().build()
+                opentelemetry_otlp::SpanExporter::builder()
+                    .with_tonic()
+                    .build()
             };
             match exporter {
                 Ok(exporter) => {
@@ -162,7 +171,9 @@ pub fn init() -> TelemetryHandle {
             let exporter = if protocol_configured("METRICS") {
                 opentelemetry_otlp::MetricExporter::builder().build()
             } else {
-                opentelemetry_otlp::MetricExporter::builder().with_tonic().build()
+                opentelemetry_otlp::MetricExporter::builder()
+                    .with_tonic()
+                    .build()
             };
             match exporter {
                 Ok(exporter) => {
@@ -182,7 +193,9 @@ pub fn init() -> TelemetryHandle {
             let exporter = if protocol_configured("LOGS") {
                 opentelemetry_otlp::LogExporter::builder().build()
             } else {
-                opentelemetry_otlp::LogExporter::builder().with_tonic().build()
+                opentelemetry_otlp::LogExporter::builder()
+                    .with_tonic()
+                    .build()
             };
             match exporter {
                 Ok(exporter) => {
@@ -279,12 +292,18 @@ mod tests {
 
     #[test]
     fn default_propagators() {
-        assert_eq!(fields(&propagator_from_env(None)), vec!["baggage", "traceparent", "tracestate"]);
+        assert_eq!(
+            fields(&propagator_from_env(None)),
+            vec!["baggage", "traceparent", "tracestate"]
+        );
     }
 
     #[test]
     fn propagators_from_env() {
-        assert_eq!(fields(&propagator_from_env(Some("baggage"))), vec!["baggage"]);
+        assert_eq!(
+            fields(&propagator_from_env(Some("baggage"))),
+            vec!["baggage"]
+        );
         assert!(fields(&propagator_from_env(Some("none"))).is_empty());
         assert_eq!(
             fields(&propagator_from_env(Some(" tracecontext , b3 "))),

@@ -150,6 +150,10 @@ where
             Poll::Ready(r) => r,
         };
         // A transport failure before any response is reported like tonic does: UNAVAILABLE.
-        Poll::Ready(finish_response(this.state.take(), result, code::UNAVAILABLE))
+        Poll::Ready(finish_response(
+            this.state.take(),
+            result,
+            code::UNAVAILABLE,
+        ))
     }
 }

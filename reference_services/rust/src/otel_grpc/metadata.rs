@@ -78,7 +78,10 @@ impl MetadataExtractor {
             let (count, vals) = seen.remove(&key).unwrap_or_default();
             if SINGLE_VALUED_KEYS.contains(&key.as_str()) {
                 // Exactly one usable value, or the header is treated as absent.
-                if count == 1 && vals.len() == 1 && (key != "traceparent" || traceparent_shape_ok(vals[0])) {
+                if count == 1
+                    && vals.len() == 1
+                    && (key != "traceparent" || traceparent_shape_ok(vals[0]))
+                {
                     values.insert(key, vals[0].to_string());
                 }
                 continue;
@@ -117,7 +120,10 @@ impl Extractor for MetadataExtractor {
     fn get(&self, key: &str) -> Option<&str> {
         match self.values.get(key) {
             Some(v) => Some(v.as_str()),
-            None => self.values.get(&key.to_ascii_lowercase()).map(String::as_str),
+            None => self
+                .values
+                .get(&key.to_ascii_lowercase())
+                .map(String::as_str),
         }
     }
 
@@ -258,10 +264,7 @@ mod tests {
 
     #[test]
     fn baggage_values_are_combined() {
-        let h = headers(&[
-            ("baggage", "k1=v1"),
-            ("baggage", "k2=v%202;prop=x"),
-        ]);
+        let h = headers(&[("baggage", "k1=v1"), ("baggage", "k2=v%202;prop=x")]);
         let ex = MetadataExtractor::new(&h);
         assert_eq!(ex.get("baggage"), Some("k1=v1,k2=v%202;prop=x"));
         let cx = propagator().extract(&ex);
@@ -273,7 +276,10 @@ mod tests {
     #[test]
     fn ows_around_traceparent_is_tolerated() {
         let mut h = HeaderMap::new();
-        h.append("traceparent", HeaderValue::from_str(&format!(" \t{TP1} ")).unwrap());
+        h.append(
+            "traceparent",
+            HeaderValue::from_str(&format!(" \t{TP1} ")).unwrap(),
+        );
         let cx = propagator().extract(&MetadataExtractor::new(&h));
         assert_eq!(
             cx.span().span_context().trace_id().to_string(),
@@ -299,7 +305,10 @@ mod tests {
     fn unusable_single_traceparent_is_absent() {
         let ex = MetadataExtractor::from_pairs(vec![("traceparent", None)]);
         assert_eq!(ex.get("traceparent"), None);
-        let ex = MetadataExtractor::from_pairs(vec![("traceparent", Some(TP1)), ("traceparent", Some(""))]);
+        let ex = MetadataExtractor::from_pairs(vec![
+            ("traceparent", Some(TP1)),
+            ("traceparent", Some("")),
+        ]);
         assert_eq!(ex.get("traceparent"), None);
     }
 
@@ -307,7 +316,8 @@ mod tests {
     fn version_00_traceparent_must_end_after_flags() {
         let ex = MetadataExtractor::from_pairs(vec![("traceparent", Some(&format!("{TP1}-")[..]))]);
         assert_eq!(ex.get("traceparent"), None);
-        let ex = MetadataExtractor::from_pairs(vec![("traceparent", Some(&format!("{TP1}-what")[..]))]);
+        let ex =
+            MetadataExtractor::from_pairs(vec![("traceparent", Some(&format!("{TP1}-what")[..]))]);
         assert_eq!(ex.get("traceparent"), None);
         // A higher version may carry more fields.
         let future = "cc-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01-what";
@@ -321,7 +331,10 @@ mod tests {
     fn tracestate_member_limit_is_strict() {
         let members: Vec<String> = (0..32).map(|i| format!("k{i}=v")).collect();
         let ok = members.join(",");
-        let ex = MetadataExtractor::from_pairs(vec![("traceparent", Some(TP1)), ("tracestate", Some(&ok[..]))]);
+        let ex = MetadataExtractor::from_pairs(vec![
+            ("traceparent", Some(TP1)),
+            ("tracestate", Some(&ok[..])),
+        ]);
         assert_eq!(ex.get("tracestate"), Some(&ok[..]));
         // 33 members split over two values: the whole tracestate is discarded.
         let ex = MetadataExtractor::from_pairs(vec![

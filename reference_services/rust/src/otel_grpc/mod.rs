@@ -126,7 +126,13 @@ impl RpcName {
 
 /// Reads `grpc-status` / `grpc-message` from a header or trailer map.
 pub(crate) fn grpc_status_of(map: &http::HeaderMap) -> Option<(i32, String)> {
-    let code = map.get("grpc-status")?.to_str().ok()?.trim().parse::<i32>().ok()?;
+    let code = map
+        .get("grpc-status")?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse::<i32>()
+        .ok()?;
     let message = map
         .get("grpc-message")
         .map(|v| metadata::decode_grpc_message(v.as_bytes()))

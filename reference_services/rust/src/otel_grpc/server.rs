@@ -91,7 +91,7 @@ where
     fn call(&mut self, req: http::Request<ReqB>) -> Self::Future {
         let path = req.uri().path();
         let rpc = match RpcName::parse(path) {
-            Some(rpc) if self.layer.filter.map_or(true, |f| f(path)) => rpc,
+            Some(rpc) if self.layer.filter.is_none_or(|f| f(path)) => rpc,
             _ => {
                 return ServerFuture {
                     inner: self.inner.call(req),
@@ -100,9 +100,8 @@ where
             }
         };
 
-        let parent = global::get_text_map_propagator(|p| {
-            p.extract(&MetadataExtractor::new(req.headers()))
-        });
+        let parent =
+            global::get_text_map_propagator(|p| p.extract(&MetadataExtractor::new(req.headers())));
         let deadline = parse_grpc_timeout(req.headers()).map(|d| Instant::now() + d);
         let tracer = &self.layer.tracer;
         let span = tracer
@@ -186,7 +185,10 @@ pub(crate) fn finish_response<ResB, E>(
                 }
                 (state, _) => state,
             };
-            Ok(http::Response::from_parts(parts, TracedBody::new(body, state)))
+            Ok(http::Response::from_parts(
+                parts,
+                TracedBody::new(body, state),
+            ))
         }
         Err(e) => {
             if let Some(state) = state {
