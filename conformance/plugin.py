@@ -304,8 +304,9 @@ def pytest_runtest_makereport(item, call):
            "title": info.title, "spec": info.spec, "message": message, "nodeid": item.nodeid,
            "context": evidence.context() if evidence is not None else {}}
     config.stash[_RESULTS][item.nodeid] = row
-    report_.user_properties += [("check_id", info.id), ("level", info.level.value), ("verdict", verdict),
-                                ("spec", info.spec)]
+    # JUnit XML reads the item's properties when the test case closes.
+    item.user_properties += [("check_id", info.id), ("level", info.level.value), ("verdict", verdict),
+                             ("spec", info.spec)]
     return report_
 
 

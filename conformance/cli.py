@@ -1,0 +1,95 @@
+"""``grpc-conformance``: run the suite, print the check catalog, build a target × check matrix.
+
+    grpc-conformance run --target-cmd "./svc" [pytest options]
+    grpc-conformance catalog > docs/checks.md
+    grpc-conformance matrix go.json rust.json -o matrix.html
+"""
+from __future__ import annotations
+
+import argparse
+import html
+import sys
+from pathlib import Path
+
+from . import report
+from .registry import load_catalog
+
+
+def catalog_markdown() -> str:
+    from .profiles import PROFILES
+
+    lines = ["# Check catalog", "",
+             "Generated from the code by `grpc-conformance catalog`; `tests/test_catalog.py` fails "
+             "when this file is stale.", "",
+             "| ID | level | title | profiles | spec | killed by (mutant) |", "| --- | --- | --- | --- | --- | --- |"]
+    for info in sorted(load_catalog().values(), key=lambda i: i.id):
+        profiles = ", ".join(PROFILES) + " (rules differ)" if "<profile>" in info.spec else "all"
+        if info.launch_only:
+            profiles += "; launch mode only"
+        mutants = ", ".join(f"`{m}`" for m in info.killed_by) or "—"
+        spec = info.spec.replace("|", "\\|")
+        lines.append(f"| {info.id} | {info.level.value} | {info.title} | {profiles} | {spec} | {mutants} |")
+    return "\n".join(lines) + "\n"
+
+
+def matrix_html(findings_files: list[str]) -> str:
+    """One column per target, one row per check instance, the verdict in each cell."""
+    columns, cells, labels = [], {}, {}
+    for path in findings_files:
+        meta, rows = report.read_findings(path)
+        name = Path(path).stem
+        columns.append((name, meta))
+        for row in rows:
+            key = report.label(row)
+            labels[key] = row["level"]
+            cells[(key, name)] = row
+    colour = {"PASS": "#c8e6c9", "EXPECTED_FAIL": "#fff59d", "SKIPPED": "#eeeeee"}
+    head = "".join(f"<th title='{html.escape(str(m and report.headline(m)))}'>{html.escape(n)}"
+                   f"<br><small>{html.escape(m['profile'] if m else '')}</small></th>" for n, m in columns)
+    body = []
+    for key in sorted(labels):
+        tds = []
+        for name, _ in columns:
+            row = cells.get((key, name))
+            if row is None:
+                tds.append("<td>—</td>")
+                continue
+            tds.append(f"<td style='background:{colour.get(row['verdict'], '#ffcdd2')}' "
+                       f"title='{html.escape(row['message'] or '')}'>{row['verdict']}</td>")
+        body.append(f"<tr><th>{html.escape(key)}</th><td>{labels[key]}</td>{''.join(tds)}</tr>")
+    return ("<!doctype html><meta charset='utf-8'><title>Conformance matrix</title>"
+            "<style>table{border-collapse:collapse;font:13px sans-serif}td,th{border:1px solid #999;"
+            "padding:3px 6px;text-align:left}</style><h1>Conformance matrix</h1>"
+            f"<table><tr><th>check</th><th>level</th>{head}</tr>{''.join(body)}</table>\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="grpc-conformance", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("run", help="run the suite (all further arguments go to pytest)")
+    sub.add_parser("catalog", help="print the check catalog as Markdown")
+    matrix = sub.add_parser("matrix", help="HTML target × check matrix from --findings files")
+    matrix.add_argument("findings", nargs="+")
+    matrix.add_argument("-o", "--output", default="conformance-matrix.html")
+    args, rest = parser.parse_known_args(argv)
+    if args.command == "run":
+        import pytest
+
+        return int(pytest.main(rest))
+    if rest:
+        parser.error(f"unexpected arguments: {' '.join(rest)}")
+    if args.command == "catalog":
+        sys.stdout.write(catalog_markdown())
+        return 0
+    try:
+        Path(args.output).write_text(matrix_html(args.findings))
+    except (OSError, ValueError, KeyError) as exc:
+        print(f"grpc-conformance matrix: {exc}", file=sys.stderr)
+        return 2
+    print(f"wrote {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

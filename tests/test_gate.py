@@ -1,0 +1,163 @@
+"""The suite as a CI gate: manifests, severities, profiles, team rules and reports."""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+from otelconform.cli import catalog_markdown, main as cli_main
+
+from .conftest import PYTHON_REFERENCE, ROOT
+
+FAST = ("--telemetry-timeout=3",)
+
+
+def _manifest(path: Path, entries: list[dict]) -> Path:
+    path.write_text("expected_failures:\n" + "".join(
+        "  - " + "\n    ".join(f"{k}: {v}" for k, v in e.items()) + "\n" for e in entries))
+    return path
+
+
+def _entry(check_id: str, expires: dt.date) -> dict:
+    return {"id": check_id, "reason": "known gap", "issue": "https://example.test/issues/1",
+            "expires": expires.isoformat()}
+
+
+NEXT_YEAR = dt.date.today() + dt.timedelta(days=365)
+
+
+def test_expected_failure_is_reported_and_does_not_fail_the_run(suite_runner, tmp_path):
+    manifest = _manifest(tmp_path / "m.yaml", [_entry("RES-001", NEXT_YEAR)])
+    run = suite_runner(f"--target-cmd={PYTHON_REFERENCE}", f"--manifest={manifest}", "-k", "res_001",
+                       *FAST, env={"CONFORMANCE_MUTANT": "no-service-version"})
+    assert run.verdicts() == {"RES-001": "EXPECTED_FAIL"}, run.output[-2000:]
+    assert run.returncode == 0
+    assert "service.version" in run.findings[0]["message"]
+
+
+def test_manifest_is_found_in_the_working_directory(suite_runner, tmp_path):
+    _manifest(tmp_path / "conformance.yaml", [_entry("RES-001", NEXT_YEAR)])
+    run = suite_runner(f"--target-cmd={PYTHON_REFERENCE}", "-k", "res_001", *FAST,
+                       env={"CONFORMANCE_MUTANT": "no-service-version"})
+    assert run.verdicts() == {"RES-001": "EXPECTED_FAIL"}, run.output[-2000:]
+
+
+def test_listed_check_that_passes_fails_the_run(suite_runner, tmp_path):
+    manifest = _manifest(tmp_path / "m.yaml", [_entry("RES-001", NEXT_YEAR)])
+    run = suite_runner(f"--target-cmd={PYTHON_REFERENCE}", f"--manifest={manifest}", "-k", "res_001", *FAST)
+    assert run.verdicts() == {"RES-001": "UNEXPECTED_PASS"}
+    assert run.returncode == 1
+    assert "remove RES-001 from" in run.findings[0]["message"]
+
+
+def test_expired_entry_fails_the_run(suite_runner, tmp_path):
+    manifest = _manifest(tmp_path / "m.yaml", [_entry("RES-001", dt.date.today() - dt.timedelta(days=1))])
+    run = suite_runner(f"--target-cmd={PYTHON_REFERENCE}", f"--manifest={manifest}", "-k", "res_001",
+                       *FAST, env={"CONFORMANCE_MUTANT": "no-service-version"})
+    assert run.verdicts() == {"RES-001": "EXPIRED"}
+    assert run.returncode == 1 and "expired on" in run.findings[0]["message"]
+
+
+def test_parametrized_entry_applies_to_that_instance_only(suite_runner, tmp_path):
+    manifest = _manifest(tmp_path / "m.yaml", [_entry("STAT-003[INTERNAL]", NEXT_YEAR)])
+    run = suite_runner(f"--target-cmd={PYTHON_REFERENCE}", f"--manifest={manifest}", "-k", "stat_003",
+                       *FAST, env={"CONFORMANCE_MUTANT": "error-status-ok"})
+    verdicts = run.verdicts()
+    assert verdicts["STAT-003[INTERNAL]"] == "EXPECTED_FAIL"
+    assert verdicts["STAT-003[NOT_FOUND]"] == "MISMATCH" and run.returncode == 1
+
+
+def test_unknown_id_is_a_usage_error(suite_runner, tmp_path):
+    manifest = _manifest(tmp_path / "m.yaml", [_entry("NOPE-999", NEXT_YEAR)])
+    run = suite_runner(f"--target-cmd={PYTHON_REFERENCE}", f"--manifest={manifest}")
+    assert run.returncode == 4 and "unknown check ID(s) NOPE-999" in run.output
+
+
+def test_malformed_manifest_says_what_is_wrong(suite_runner, tmp_path):
+    manifest = tmp_path / "m.yaml"
+    manifest.write_text("expected_failures:\n  - id: RES-001\n    reason: ''\n    expires: someday\n")
+    run = suite_runner(f"--target-cmd={PYTHON_REFERENCE}", f"--manifest={manifest}")
+    assert run.returncode == 4
+    assert "'issue' is a required property" in run.output and "is not a valid manifest" in run.output
+    (tmp_path / "bad.yaml").write_text("expected_failures: [unclosed\n")
+    run = suite_runner(f"--target-cmd={PYTHON_REFERENCE}", f"--manifest={tmp_path / 'bad.yaml'}")
+    assert run.returncode == 4 and "cannot read the manifest" in run.output
+
+
+def test_stock_service_seed_and_stable_verdicts_differ_and_auto_picks_seed(suite_runner):
+    env = {"CONFORMANCE_MUTANT": "stock"}
+    seed = suite_runner(f"--target-cmd={PYTHON_REFERENCE}", "--semconv=seed", *FAST, env=env)
+    stable = suite_runner(f"--target-cmd={PYTHON_REFERENCE}", "--semconv=stable", *FAST, env=env)
+    auto = suite_runner(f"--target-cmd={PYTHON_REFERENCE}", "--semconv=auto", *FAST, env=env)
+    assert seed.failing_ids() == {"SPAN-002", "SPAN-004", "MET-001", "MET-002"}
+    # Stock instrumentation speaks the legacy names, so the current conventions fail too.
+    assert stable.failing_ids() == seed.failing_ids() | {"SPAN-003", "STAT-002"}
+    assert auto.verdicts() == seed.verdicts()
+    assert "semconv profile 'seed' (schema_url" in auto.output
+
+
+def _team_rule(tmp_path: Path, level: str) -> Path:
+    rule = {"$schema": "https://json-schema.org/draft/2020-12/schema",
+            "x-conformance": {"id": "TEAM-001", "level": level, "applies_to": "resource",
+                              "title": "resource names its deployment environment"},
+            "type": "object", "required": ["deployment.environment"]}
+    path = tmp_path / "team.schema.json"
+    path.write_text(json.dumps(rule))
+    return path
+
+
+def test_team_schema_is_a_check_of_its_own(suite_runner, tmp_path):
+    rule = _team_rule(tmp_path, "MUST")
+    failing = suite_runner(f"--target-cmd={PYTHON_REFERENCE}", f"--schema={rule}", "-k", "team", *FAST)
+    assert failing.verdicts() == {"TEAM-001[TEAM-001]": "MISMATCH"} and failing.returncode == 1
+    assert "deployment.environment" in failing.findings[0]["message"]
+    passing = suite_runner(f"--target-cmd={PYTHON_REFERENCE}", f"--schema={rule}", "-k", "team", *FAST,
+                           env={"OTEL_RESOURCE_ATTRIBUTES": "deployment.environment=ci"})
+    assert passing.verdicts() == {"TEAM-001[TEAM-001]": "PASS"} and passing.returncode == 0
+
+
+def test_fail_on_decides_which_levels_fail_the_run(suite_runner, tmp_path):
+    rule = _team_rule(tmp_path, "SHOULD")
+    lenient = suite_runner(f"--target-cmd={PYTHON_REFERENCE}", f"--schema={rule}", "-k", "team", *FAST)
+    strict = suite_runner(f"--target-cmd={PYTHON_REFERENCE}", f"--schema={rule}", "-k", "team", *FAST,
+                          "--fail-on=should")
+    assert lenient.verdicts() == strict.verdicts() == {"TEAM-001[TEAM-001]": "MISMATCH"}
+    assert (lenient.returncode, strict.returncode) == (0, 1)
+
+
+def test_invalid_team_schema_is_a_usage_error(suite_runner, tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"x-conformance": {"id": "lower-1", "level": "MUST", "applies_to": "resource"}}))
+    run = suite_runner(f"--target-cmd={PYTHON_REFERENCE}", f"--schema={bad}")
+    assert run.returncode == 4 and "x-conformance" in run.output
+
+
+def test_junit_allure_markdown_and_matrix(suite_runner, tmp_path):
+    junit, allure_dir, md = tmp_path / "junit.xml", tmp_path / "allure", tmp_path / "summary.md"
+    run = suite_runner(f"--target-cmd={PYTHON_REFERENCE}", "-k", "prop_005 or stat_001", *FAST,
+                       f"--junitxml={junit}", f"--alluredir={allure_dir}", f"--markdown={md}")
+    assert run.returncode == 0, run.output[-2000:]
+    cases = ET.parse(junit).getroot().iter("testcase")
+    props = [{p.get("name"): p.get("value") for p in case.iter("property")} for case in cases]
+    assert {p["check_id"] for p in props} == {"PROP-005", "STAT-001"}
+    assert all(p["verdict"] == "PASS" and p["level"] == "MUST" for p in props)
+    results = [json.loads(p.read_text()) for p in allure_dir.glob("*-result.json")]
+    prop = next(r for r in results if "prop_005" in r["fullName"])
+    names = {a["name"] for a in prop["attachments"]}
+    assert {"spans.json", "span tree", "metadata sent and received"} <= names
+    tree = next(a for a in prop["attachments"] if a["name"] == "span tree")
+    assert "SERVER conformance.v1.Conformance/Relay" in (allure_dir / tree["source"]).read_text()
+    assert "| `STAT-001[NOT_FOUND]` | MUST | ✅ PASS |" in md.read_text()
+    findings = tmp_path / "findings.json"
+    other = tmp_path / "other.json"
+    other.write_text(findings.read_text())
+    html_out = tmp_path / "matrix.html"
+    assert cli_main(["matrix", str(findings), str(other), "-o", str(html_out)]) == 0
+    page = html_out.read_text()
+    assert "<th>PROP-005</th>" in page and page.count(">PASS<") == 2 * len(run.findings)
+
+
+def test_catalog_document_is_current():
+    assert (ROOT / "docs" / "checks.md").read_text() == catalog_markdown(), \
+        "docs/checks.md is stale: run grpc-conformance catalog > docs/checks.md"
