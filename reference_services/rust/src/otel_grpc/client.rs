@@ -7,7 +7,6 @@ use std::task::{Context as TaskContext, Poll};
 use std::time::Instant;
 
 use opentelemetry::global::{self, BoxedTracer};
-use opentelemetry::metrics::Histogram;
 use opentelemetry::trace::{SpanKind, TraceContextExt, Tracer};
 use opentelemetry::{Context, KeyValue};
 use pin_project_lite::pin_project;
@@ -15,13 +14,13 @@ use tower::{Layer, Service};
 
 use super::metadata::{parse_grpc_timeout, MetadataInjector};
 use super::server::finish_response;
-use super::{attr, code, scope, CallState, RpcName, TracedBody};
+use super::{attr, code, scope, CallState, Instruments, RpcName, Semconv, TracedBody};
 
 /// Tower layer producing [`ClientService`] for calls to one server.
 #[derive(Clone)]
 pub struct ClientLayer {
     tracer: Arc<BoxedTracer>,
-    histogram: Arc<Histogram<f64>>,
+    instruments: Arc<Instruments>,
     server_attrs: Arc<Vec<KeyValue>>,
 }
 
@@ -29,16 +28,17 @@ impl ClientLayer {
     /// `server_address`/`server_port` describe the channel target and become the
     /// `server.address`/`server.port` attributes of every client span.
     pub fn new(server_address: impl Into<String>, server_port: u16) -> Self {
-        let scope = scope();
-        let tracer = global::tracer_with_scope(scope.clone());
-        let histogram = global::meter_with_scope(scope)
-            .f64_histogram("rpc.client.duration")
-            .with_unit("ms")
-            .with_description("Measures the duration of outbound RPC.")
-            .build();
+        Self::with_semconv(server_address, server_port, Semconv::from_env())
+    }
+
+    pub fn with_semconv(
+        server_address: impl Into<String>,
+        server_port: u16,
+        semconv: Semconv,
+    ) -> Self {
         ClientLayer {
-            tracer: Arc::new(tracer),
-            histogram: Arc::new(histogram),
+            tracer: Arc::new(global::tracer_with_scope(scope(semconv))),
+            instruments: Arc::new(Instruments::new(semconv, "client")),
             server_attrs: Arc::new(vec![
                 KeyValue::new(attr::SERVER_ADDRESS, server_address.into()),
                 KeyValue::new(attr::SERVER_PORT, server_port as i64),
@@ -87,7 +87,7 @@ where
         };
         let parent = Context::current();
         let tracer = &self.layer.tracer;
-        let mut attributes = rpc.attributes();
+        let mut attributes = rpc.attributes(self.layer.instruments.semconv);
         attributes.extend(self.layer.server_attrs.iter().cloned());
         let span = tracer
             .span_builder(rpc.span_name())
@@ -111,7 +111,7 @@ where
                 rpc,
                 start: Instant::now(),
                 deadline,
-                histogram: self.layer.histogram.clone(),
+                instruments: self.layer.instruments.clone(),
                 extra_metric_attrs: self.layer.server_attrs.clone(),
             }),
         }

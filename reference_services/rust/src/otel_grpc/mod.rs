@@ -13,9 +13,13 @@
 //!   a child of the current context, injects it into the outgoing metadata and
 //!   records `rpc.client.duration`.
 //!
-//! Attributes follow the legacy ("seed") RPC semantic conventions: `rpc.system`,
-//! `rpc.service`, `rpc.method`, `rpc.grpc.status_code` (int), plus
-//! `server.address`/`server.port` on client spans; durations are in milliseconds.
+//! Attributes follow the legacy ("seed") RPC semantic conventions by default:
+//! `rpc.system`, `rpc.service`, `rpc.method`, `rpc.grpc.status_code` (int), plus
+//! `server.address`/`server.port` on client spans; durations in milliseconds
+//! (`rpc.server.duration`, `rpc.client.duration`). `OTEL_SEMCONV_STABILITY_OPT_IN=rpc`
+//! switches to the current conventions (semconv 1.44: `rpc.system.name`,
+//! fully-qualified `rpc.method`, `rpc.response.status_code` as a name, `error.type`
+//! on failures, `rpc.{server,client}.call.duration` in seconds); `rpc/dup` emits both.
 //!
 //! Span status: server spans are ERROR only for UNKNOWN, DEADLINE_EXCEEDED,
 //! UNIMPLEMENTED, INTERNAL, UNAVAILABLE and DATA_LOSS; client spans are ERROR for
@@ -49,15 +53,99 @@ pub(crate) mod attr {
     pub const RPC_SERVICE: &str = "rpc.service";
     pub const RPC_METHOD: &str = "rpc.method";
     pub const RPC_GRPC_STATUS_CODE: &str = "rpc.grpc.status_code";
+    pub const RPC_SYSTEM_NAME: &str = "rpc.system.name";
+    pub const RPC_RESPONSE_STATUS_CODE: &str = "rpc.response.status_code";
+    pub const ERROR_TYPE: &str = "error.type";
     pub const SERVER_ADDRESS: &str = "server.address";
     pub const SERVER_PORT: &str = "server.port";
 }
 
-pub(crate) fn scope() -> InstrumentationScope {
-    InstrumentationScope::builder(SCOPE_NAME)
-        .with_version(env!("CARGO_PKG_VERSION"))
-        .with_schema_url("https://opentelemetry.io/schemas/1.26.0")
-        .build()
+/// Which RPC semantic conventions to emit (`OTEL_SEMCONV_STABILITY_OPT_IN`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Semconv {
+    /// Legacy names (semconv <= 1.38), the default.
+    Old,
+    /// Current names (`rpc`).
+    Stable,
+    /// Both (`rpc/dup`); where a key is shared (`rpc.method`) the current value wins.
+    Dup,
+}
+
+impl Semconv {
+    pub fn from_env() -> Semconv {
+        Semconv::parse(
+            std::env::var("OTEL_SEMCONV_STABILITY_OPT_IN")
+                .ok()
+                .as_deref(),
+        )
+    }
+
+    pub fn parse(value: Option<&str>) -> Semconv {
+        let tokens: Vec<String> = value
+            .unwrap_or("")
+            .split(',')
+            .map(|t| t.trim().to_ascii_lowercase())
+            .collect();
+        if tokens.iter().any(|t| t == "rpc/dup") {
+            Semconv::Dup
+        } else if tokens.iter().any(|t| t == "rpc") {
+            Semconv::Stable
+        } else {
+            Semconv::Old
+        }
+    }
+
+    pub fn emits_old(self) -> bool {
+        matches!(self, Semconv::Old | Semconv::Dup)
+    }
+
+    pub fn emits_new(self) -> bool {
+        matches!(self, Semconv::Stable | Semconv::Dup)
+    }
+}
+
+pub(crate) fn scope(semconv: Semconv) -> InstrumentationScope {
+    let builder = InstrumentationScope::builder(SCOPE_NAME).with_version(env!("CARGO_PKG_VERSION"));
+    match semconv {
+        Semconv::Old => builder.with_schema_url("https://opentelemetry.io/schemas/1.26.0"),
+        Semconv::Stable => builder.with_schema_url("https://opentelemetry.io/schemas/1.44.0"),
+        Semconv::Dup => builder,
+    }
+    .build()
+}
+
+/// Advisory buckets of `rpc.*.call.duration` (seconds).
+const CALL_DURATION_BUCKETS_S: [f64; 14] = [
+    0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
+];
+
+/// The duration histograms of one side (server or client) for the chosen conventions.
+pub(crate) struct Instruments {
+    pub semconv: Semconv,
+    old: Option<Histogram<f64>>,
+    new: Option<Histogram<f64>>,
+}
+
+impl Instruments {
+    pub fn new(semconv: Semconv, side: &str) -> Instruments {
+        let meter = opentelemetry::global::meter_with_scope(scope(semconv));
+        let old = semconv.emits_old().then(|| {
+            meter
+                .f64_histogram(format!("rpc.{side}.duration"))
+                .with_unit("ms")
+                .with_description(format!("Measures the duration of {side} RPC calls."))
+                .build()
+        });
+        let new = semconv.emits_new().then(|| {
+            meter
+                .f64_histogram(format!("rpc.{side}.call.duration"))
+                .with_unit("s")
+                .with_description(format!("Measures the duration of {side} RPC calls."))
+                .with_boundaries(CALL_DURATION_BUCKETS_S.to_vec())
+                .build()
+        });
+        Instruments { semconv, old, new }
+    }
 }
 
 /// gRPC status codes as integers (`tonic::Code as i32`).
@@ -115,12 +203,20 @@ impl RpcName {
         format!("{}/{}", self.service, self.method)
     }
 
-    fn attributes(&self) -> Vec<KeyValue> {
-        vec![
-            KeyValue::new(attr::RPC_SYSTEM, "grpc"),
-            KeyValue::new(attr::RPC_SERVICE, self.service.clone()),
-            KeyValue::new(attr::RPC_METHOD, self.method.clone()),
-        ]
+    /// Attributes known when the call starts.
+    pub fn attributes(&self, semconv: Semconv) -> Vec<KeyValue> {
+        let mut attrs = Vec::with_capacity(4);
+        if semconv.emits_old() {
+            attrs.push(KeyValue::new(attr::RPC_SYSTEM, "grpc"));
+            attrs.push(KeyValue::new(attr::RPC_SERVICE, self.service.clone()));
+        }
+        if semconv.emits_new() {
+            attrs.push(KeyValue::new(attr::RPC_SYSTEM_NAME, "grpc"));
+            attrs.push(KeyValue::new(attr::RPC_METHOD, self.span_name()));
+        } else {
+            attrs.push(KeyValue::new(attr::RPC_METHOD, self.method.clone()));
+        }
+        attrs
     }
 }
 
@@ -147,7 +243,7 @@ pub(crate) struct CallState {
     pub rpc: RpcName,
     pub start: Instant,
     pub deadline: Option<Instant>,
-    pub histogram: Arc<Histogram<f64>>,
+    pub instruments: Arc<Instruments>,
     pub extra_metric_attrs: Arc<Vec<KeyValue>>,
 }
 
@@ -162,13 +258,27 @@ impl CallState {
     }
 
     pub fn finish(self, grpc_code: i32, message: &str) {
-        let elapsed_ms = self.start.elapsed().as_secs_f64() * 1000.0;
-        let span = self.cx.span();
-        span.set_attribute(KeyValue::new(attr::RPC_GRPC_STATUS_CODE, grpc_code as i64));
+        let elapsed = self.start.elapsed().as_secs_f64();
+        let semconv = self.instruments.semconv;
         let is_error = match self.kind {
             SpanKind::Client => client_code_is_error(grpc_code),
             _ => server_code_is_error(grpc_code),
         };
+        let mut end_attrs = Vec::with_capacity(3);
+        if semconv.emits_old() {
+            end_attrs.push(KeyValue::new(attr::RPC_GRPC_STATUS_CODE, grpc_code as i64));
+        }
+        if semconv.emits_new() {
+            end_attrs.push(KeyValue::new(
+                attr::RPC_RESPONSE_STATUS_CODE,
+                code_name(grpc_code),
+            ));
+            if is_error {
+                end_attrs.push(KeyValue::new(attr::ERROR_TYPE, code_name(grpc_code)));
+            }
+        }
+        let span = self.cx.span();
+        span.set_attributes(end_attrs.iter().cloned());
         if is_error {
             let description = if message.is_empty() {
                 code_name(grpc_code).to_string()
@@ -179,10 +289,15 @@ impl CallState {
         }
         span.end();
 
-        let mut attrs = self.rpc.attributes();
-        attrs.push(KeyValue::new(attr::RPC_GRPC_STATUS_CODE, grpc_code as i64));
+        let mut attrs = self.rpc.attributes(semconv);
+        attrs.extend(end_attrs);
         attrs.extend(self.extra_metric_attrs.iter().cloned());
-        self.histogram.record(elapsed_ms, &attrs);
+        if let Some(h) = &self.instruments.old {
+            h.record(elapsed * 1000.0, &attrs);
+        }
+        if let Some(h) = &self.instruments.new {
+            h.record(elapsed, &attrs);
+        }
     }
 }
 
@@ -223,6 +338,40 @@ mod tests {
         assert_eq!(RpcName::parse("/"), None);
         assert_eq!(RpcName::parse("/a/b/c"), None);
         assert_eq!(RpcName::parse("a/b"), None);
+    }
+
+    #[test]
+    fn semconv_opt_in() {
+        assert_eq!(Semconv::parse(None), Semconv::Old);
+        assert_eq!(Semconv::parse(Some("http")), Semconv::Old);
+        assert_eq!(Semconv::parse(Some("http, rpc")), Semconv::Stable);
+        assert_eq!(Semconv::parse(Some("rpc,rpc/dup")), Semconv::Dup);
+        let n = RpcName::parse("/conformance.v1.Conformance/Echo").unwrap();
+        let keys = |s| {
+            n.attributes(s)
+                .into_iter()
+                .map(|kv| (kv.key.to_string(), kv.value.to_string()))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            keys(Semconv::Old),
+            vec![
+                ("rpc.system".into(), "grpc".into()),
+                ("rpc.service".into(), "conformance.v1.Conformance".into()),
+                ("rpc.method".into(), "Echo".into())
+            ]
+        );
+        assert_eq!(
+            keys(Semconv::Stable),
+            vec![
+                ("rpc.system.name".into(), "grpc".into()),
+                (
+                    "rpc.method".into(),
+                    "conformance.v1.Conformance/Echo".into()
+                )
+            ]
+        );
+        assert_eq!(keys(Semconv::Dup).len(), 4);
     }
 
     #[test]

@@ -7,14 +7,13 @@ use std::task::{Context as TaskContext, Poll};
 use std::time::Instant;
 
 use opentelemetry::global::{self, BoxedTracer};
-use opentelemetry::metrics::Histogram;
 use opentelemetry::trace::{SpanKind, TraceContextExt, Tracer};
 use opentelemetry::KeyValue;
 use pin_project_lite::pin_project;
 use tower::{Layer, Service};
 
 use super::metadata::{parse_grpc_timeout, MetadataExtractor};
-use super::{code, grpc_status_of, scope, CallState, RpcName, TracedBody};
+use super::{code, grpc_status_of, scope, CallState, Instruments, RpcName, Semconv, TracedBody};
 
 /// Decides per request path whether a call is instrumented.
 pub type PathFilter = fn(&str) -> bool;
@@ -23,7 +22,7 @@ pub type PathFilter = fn(&str) -> bool;
 #[derive(Clone)]
 pub struct ServerLayer {
     tracer: Arc<BoxedTracer>,
-    histogram: Arc<Histogram<f64>>,
+    instruments: Arc<Instruments>,
     filter: Option<PathFilter>,
 }
 
@@ -34,18 +33,16 @@ impl Default for ServerLayer {
 }
 
 impl ServerLayer {
-    /// Uses the global tracer provider, meter provider and propagator.
+    /// Uses the global tracer provider, meter provider and propagator, and the
+    /// conventions chosen by `OTEL_SEMCONV_STABILITY_OPT_IN`.
     pub fn new() -> Self {
-        let scope = scope();
-        let tracer = global::tracer_with_scope(scope.clone());
-        let histogram = global::meter_with_scope(scope)
-            .f64_histogram("rpc.server.duration")
-            .with_unit("ms")
-            .with_description("Measures the duration of inbound RPC.")
-            .build();
+        Self::with_semconv(Semconv::from_env())
+    }
+
+    pub fn with_semconv(semconv: Semconv) -> Self {
         ServerLayer {
-            tracer: Arc::new(tracer),
-            histogram: Arc::new(histogram),
+            tracer: Arc::new(global::tracer_with_scope(scope(semconv))),
+            instruments: Arc::new(Instruments::new(semconv, "server")),
             filter: None,
         }
     }
@@ -107,7 +104,7 @@ where
         let span = tracer
             .span_builder(rpc.span_name())
             .with_kind(SpanKind::Server)
-            .with_attributes(rpc.attributes())
+            .with_attributes(rpc.attributes(self.layer.instruments.semconv))
             .start_with_context(tracer.as_ref(), &parent);
         let cx = parent.with_span(span);
 
@@ -123,7 +120,7 @@ where
                 rpc,
                 start: Instant::now(),
                 deadline,
-                histogram: self.layer.histogram.clone(),
+                instruments: self.layer.instruments.clone(),
                 extra_metric_attrs: Arc::new(Vec::<KeyValue>::new()),
             }),
         }
