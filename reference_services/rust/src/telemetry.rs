@@ -19,7 +19,7 @@ use opentelemetry::{global, KeyValue};
 use opentelemetry_appender_tracing::layer::OpenTelemetryTracingBridge;
 use opentelemetry_sdk::logs::SdkLoggerProvider;
 use opentelemetry_sdk::metrics::{PeriodicReader, SdkMeterProvider};
-use opentelemetry_sdk::propagation::{BaggagePropagator, TraceContextPropagator};
+use opentelemetry_sdk::propagation::BaggagePropagator;
 use opentelemetry_sdk::resource::{
     EnvResourceDetector, ResourceDetector, SdkProvidedResourceDetector, TelemetryResourceDetector,
 };
@@ -31,6 +31,7 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::Layer;
 
 use crate::applog::{ExtraAttributesProcessor, JsonStdoutLayer};
+use crate::otel_grpc::propagation::TraceContextL2Propagator;
 
 const APP_TARGET: &str = env!("CARGO_CRATE_NAME");
 
@@ -65,7 +66,7 @@ pub fn propagator_from_env(value: Option<&str>) -> TextMapCompositePropagator {
         }
         seen.push(name.clone());
         match name.as_str() {
-            "tracecontext" => list.push(Box::new(TraceContextPropagator::new())),
+            "tracecontext" => list.push(Box::new(TraceContextL2Propagator::new())),
             "baggage" => list.push(Box::new(BaggagePropagator::new())),
             "none" => {}
             other => {
@@ -147,6 +148,9 @@ pub fn init() -> TelemetryHandle {
     };
 
     if !disabled {
+        // Spans are always recorded (ids, sampling, propagation of a *new* parent
+        // id); OTEL_TRACES_EXPORTER=none only leaves out the exporter.
+        let mut builder = SdkTracerProvider::builder().with_resource(resource.clone());
         if exporter_enabled("TRACES") {
             let exporter = if protocol_configured("TRACES") {
                 opentelemetry_otlp::SpanExporter::builder().build()
@@ -156,17 +160,13 @@ pub fn init() -> TelemetryHandle {
                     .build()
             };
             match exporter {
-                Ok(exporter) => {
-                    let provider = SdkTracerProvider::builder()
-                        .with_batch_exporter(exporter)
-                        .with_resource(resource.clone())
-                        .build();
-                    global::set_tracer_provider(provider.clone());
-                    handle.tracer_provider = Some(provider);
-                }
+                Ok(exporter) => builder = builder.with_batch_exporter(exporter),
                 Err(e) => eprintln!("telemetry: trace exporter: {e}"),
             }
         }
+        let provider = builder.build();
+        global::set_tracer_provider(provider.clone());
+        handle.tracer_provider = Some(provider);
         if exporter_enabled("METRICS") {
             let exporter = if protocol_configured("METRICS") {
                 opentelemetry_otlp::MetricExporter::builder().build()

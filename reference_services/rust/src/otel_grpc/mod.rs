@@ -28,6 +28,7 @@
 //! Tracer, meter and propagator come from the `opentelemetry::global` registry at
 //! the time the layer is built, so install the SDK first.
 pub mod metadata;
+pub mod propagation;
 
 mod body;
 mod client;
