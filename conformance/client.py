@@ -34,7 +34,28 @@ class CallResult:
         return self
 
 
-class TargetClient:
+class ContractCalls:
+    """The contract's methods as calls; needs ``call(method, request, metadata, timeout)``."""
+
+    def echo(self, payload: str = "", metadata=(), **kw) -> CallResult:
+        return self.call("Echo", pb.EchoRequest(payload=payload), metadata, **kw)
+
+    def fail(self, code: grpc.StatusCode, message: str, metadata=(), **kw) -> CallResult:
+        return self.call("Fail", pb.FailRequest(code=code.value[0], message=message), metadata, **kw)
+
+    def relay(self, downstream: str, payload: str, calls: int = 1, metadata=(), **kw) -> CallResult:
+        request = pb.RelayRequest(downstream=downstream, payload=payload, calls=calls)
+        return self.call("Relay", request, metadata, **kw)
+
+    def log(self, message: str, severity: int, attributes: dict[str, str], metadata=(), **kw):
+        request = pb.LogRequest(message=message, severity=severity, attributes=attributes)
+        return self.call("Log", request, metadata, **kw)
+
+    def stream_echo(self, payload: str, count: int, metadata=(), **kw) -> CallResult:
+        return self.call("StreamEcho", pb.StreamEchoRequest(payload=payload, count=count), metadata, **kw)
+
+
+class TargetClient(ContractCalls):
     def __init__(self, address: str, call_timeout: float):
         self.address = address
         self.call_timeout = call_timeout
@@ -43,6 +64,7 @@ class TargetClient:
         self._lock = threading.Lock()
         self.calls_made: Counter[tuple[str, str]] = Counter()
         self.history: list[CallResult] = []
+        self.recorder = None  # a capture.Recorder under --capture
 
     def close(self) -> None:
         self._channel.close()
@@ -64,22 +86,6 @@ class TargetClient:
         with self._lock:
             self.calls_made[(method, code.name)] += 1
             self.history.append(result)
+        if self.recorder is not None:
+            self.recorder.record_call(result)
         return result
-
-    # Convenience wrappers for the contract's methods.
-    def echo(self, payload: str = "", metadata=(), **kw) -> CallResult:
-        return self.call("Echo", pb.EchoRequest(payload=payload), metadata, **kw)
-
-    def fail(self, code: grpc.StatusCode, message: str, metadata=(), **kw) -> CallResult:
-        return self.call("Fail", pb.FailRequest(code=code.value[0], message=message), metadata, **kw)
-
-    def relay(self, downstream: str, payload: str, calls: int = 1, metadata=(), **kw) -> CallResult:
-        request = pb.RelayRequest(downstream=downstream, payload=payload, calls=calls)
-        return self.call("Relay", request, metadata, **kw)
-
-    def log(self, message: str, severity: int, attributes: dict[str, str], metadata=(), **kw):
-        request = pb.LogRequest(message=message, severity=severity, attributes=attributes)
-        return self.call("Log", request, metadata, **kw)
-
-    def stream_echo(self, payload: str, count: int, metadata=(), **kw) -> CallResult:
-        return self.call("StreamEcho", pb.StreamEchoRequest(payload=payload, count=count), metadata, **kw)

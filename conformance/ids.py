@@ -1,22 +1,41 @@
-"""Trace context the suite sends: every check makes its own ids."""
+"""Trace context the suite sends: every check makes its own ids.
+
+Every random value a check draws goes through ``_draw`` so that a captured run can be
+replayed with the very same ids (see ``capture``).
+"""
 from __future__ import annotations
 
 import secrets
+from typing import Callable
 
 # Suite-made trace ids start with this marker so a span the target rooted itself can be
 # told apart from one continuing a suite trace, even across parallel workers.
 SUITE_MARKER = bytes.fromhex("5c0f")
 
+# While a check runs under --capture-run or --replay: an object with draw(make) -> str.
+source = None
+
+
+def _draw(make: Callable[[], str]) -> str:
+    return make() if source is None else source.draw(make)
+
 
 def new_trace_id() -> str:
-    return (SUITE_MARKER + secrets.token_bytes(14)).hex()
+    return _draw(lambda: (SUITE_MARKER + secrets.token_bytes(14)).hex())
 
 
 def new_span_id() -> str:
-    while True:
-        span_id = secrets.token_bytes(8)
-        if any(span_id):
-            return span_id.hex()
+    def make() -> str:
+        while True:
+            span_id = secrets.token_bytes(8)
+            if any(span_id):
+                return span_id.hex()
+    return _draw(make)
+
+
+def unique(tag: str) -> str:
+    """A payload or message no other call carries, so a check finds exactly its own."""
+    return _draw(lambda: f"{tag}-{secrets.token_hex(16)}")
 
 
 def is_suite_trace(trace_id: str) -> bool:

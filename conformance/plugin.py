@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,6 +21,9 @@ from otelconform_fixtures.downstream import DownstreamServer
 from otelconform_fixtures.target import LaunchedTarget, TargetError, wait_until_serving
 
 from . import report
+from . import ids
+from .capture import (Recorder, ReplayClient, ReplayCollector, ReplayDownstream,
+                      ReplayedTarget, ReplayTape, VirtualClock, load as load_capture, save as save_capture)
 from .client import TargetClient
 from .evidence import collect
 from .manifest import ManifestError, load_manifest
@@ -70,6 +74,10 @@ def pytest_addoption(parser):
     group.addoption("--fail-on", default="must", choices=FAIL_ON,
                     help="lowest check level whose failure fails the run (default must)")
     group.addoption("--findings", metavar="FILE", help="write the per-check findings as JSON")
+    group.addoption("--capture-run", metavar="FILE",
+                    help="save everything received and sent, for --replay (.gz to compress)")
+    group.addoption("--replay", metavar="FILE",
+                    help="re-judge a --capture-run offline: same checks, same verdicts, no target")
     group.addoption("--markdown", metavar="FILE",
                     help="write a Markdown summary (also appended to $GITHUB_STEP_SUMMARY when set)")
 
@@ -79,6 +87,8 @@ class RunState:
     manifest: object | None = None
     team_schemas: list = field(default_factory=list)
     suite: "Suite | None" = None
+    recorder: Recorder | None = None  # under --capture-run
+    replay: dict | None = None  # the loaded capture under --replay
 
 
 def pytest_configure(config):
@@ -86,10 +96,17 @@ def pytest_configure(config):
     config.stash[_RESULTS] = {}
     state = config.stash[_STATE] = RunState()
     target, command = config.getoption("--target"), config.getoption("--target-cmd")
-    if target and command:
-        raise pytest.UsageError("give either --target or --target-cmd, not both")
-    if not (target or command):
+    replay = config.getoption("--replay")
+    if sum(map(bool, (target, command, replay))) > 1:
+        raise pytest.UsageError("give one of --target, --target-cmd and --replay")
+    if not (target or command or replay):
         return
+    try:
+        state.replay = load_capture(replay) if replay else None
+    except ValueError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    if config.getoption("--capture-run"):
+        state.recorder = Recorder()
     if config.args_source != pytest.Config.ArgsSource.ARGS:
         config.args[:] = [str(CHECKS_DIR)]
     try:
@@ -132,6 +149,7 @@ class Suite:
     service_name: str | None  # known only when the suite launched the target
     launched: LaunchedTarget | None = None
     protocol: str = "grpc"
+    clock: VirtualClock | None = None  # replay only
 
     def meta(self) -> dict:
         mode = f"launched: {self.launched.command}" if self.launched else f"attached: {self.client.address}"
@@ -170,9 +188,27 @@ def _resolve_profile(config, client: TargetClient, collector: FakeCollector, tim
         return Profile("seed", f"auto-detection failed ({exc}); defaulting to the seed")
 
 
+def _replayed_suite(config, document: dict) -> Suite:
+    times = ([e["received_at"] for e in document["exports"]] + [c["received_at"] for c in document["downstream"]]
+             + [c["started_at"] for t in document["checks"].values() for c in t["calls"]])
+    clock = VirtualClock(min(times, default=0.0) - 1)
+    meta = document["suite"]
+    launched = ReplayedTarget(meta["target"], document["stdout"]) if meta["launched"] else None
+    profile = Profile(meta["profile"], f"{meta['profile_reason']}; replayed from {config.getoption('--replay')}")
+    suite = Suite(ReplayCollector(document["exports"], clock), ReplayDownstream(document["downstream"], clock),
+                  ReplayClient(meta["address"], clock), profile, config.getoption("--telemetry-timeout"),
+                  meta["service_name"], launched, meta["protocol"], clock)
+    return suite
+
+
 @pytest.fixture(scope="session")
 def suite(request):
     config = request.config
+    state = config.stash[_STATE]
+    if state.replay is not None:
+        state.suite = _replayed_suite(config, state.replay)
+        yield state.suite
+        return
     address, command = config.getoption("--target"), config.getoption("--target-cmd")
     if not address and not command:
         pytest.skip("no target: run with --target=HOST:PORT or --target-cmd=COMMAND")
@@ -201,11 +237,14 @@ def suite(request):
     the_suite = Suite(collector, downstream, client, profile, timeout,
                       config.getoption("--service-name") if launch else None, launched,
                       config.getoption("--otlp-protocol"))
-    config.stash[_STATE].suite = the_suite
+    client.recorder = state.recorder
+    state.suite = the_suite
     yield the_suite
     client.close()
     if launched is not None:
         launched.stop()
+    if state.recorder is not None:
+        save_capture(config.getoption("--capture-run"), the_suite, state.recorder)
     downstream.stop()
     collector.stop()
 
@@ -219,17 +258,36 @@ def _check_info(item) -> CheckInfo | None:
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item):
-    """Gather what the check sent and received, while its Allure test case is open."""
+    """Around one check: its capture tape, and what it sent and received for the reports."""
     state = item.config.stash[_STATE]
     suite = state.suite
-    marks = (len(suite.client.history), len(suite.downstream.all_calls())) if suite else None
+    if suite is None or _check_info(item) is None:
+        return (yield)
+    key = _tape_key(item)
+    if state.recorder is not None:
+        state.recorder.begin(key, time.time())
+        ids.source = state.recorder
+    elif state.replay is not None:
+        tape = state.replay["checks"].get(key)
+        if tape is None:
+            pytest.skip(f"{key} is not in the capture {item.config.getoption('--replay')}")
+        suite.client.tape = ids.source = ReplayTape(tape)
+        suite.clock.advance(tape["started_at"])
+    marks = (len(suite.client.history), len(suite.downstream.all_calls()))
     try:
         return (yield)
     finally:
-        if suite is not None and _check_info(item) is not None:
-            evidence = collect(suite, *marks)
-            item.stash[_EVIDENCE] = evidence
-            _attach_to_allure(item, evidence)
+        ids.source = None
+        if state.recorder is not None:
+            state.recorder.end()
+        evidence = collect(suite, *marks)
+        item.stash[_EVIDENCE] = evidence
+        _attach_to_allure(item, evidence)
+
+
+def _tape_key(item) -> str:
+    """Names a check the same wherever the checks were collected from."""
+    return f"{Path(str(item.path)).stem}::{item.name}"
 
 
 _EVIDENCE = pytest.StashKey[object]()

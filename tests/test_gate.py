@@ -161,3 +161,27 @@ def test_junit_allure_markdown_and_matrix(suite_runner, tmp_path):
 def test_catalog_document_is_current():
     assert (ROOT / "docs" / "checks.md").read_text() == catalog_markdown(), \
         "docs/checks.md is stale: run grpc-conformance catalog > docs/checks.md"
+
+
+def _by_check(run) -> dict[str, str]:
+    """Verdicts keyed by test name, wherever the checks were collected from."""
+    return {row["nodeid"].split("::", 1)[1]: row["verdict"] for row in run.findings}
+
+
+def test_replay_reproduces_live_verdicts_offline(suite_runner, tmp_path):
+    capture = tmp_path / "run.json.gz"
+    live = suite_runner(f"--target-cmd={PYTHON_REFERENCE}", f"--capture-run={capture}", *FAST,
+                        env={"CONFORMANCE_MUTANT": "drop-incoming-context"})
+    assert capture.exists() and live.returncode == 1
+    replayed = suite_runner(f"--replay={capture}", *FAST)
+    assert _by_check(replayed) == _by_check(live)
+    assert replayed.returncode == live.returncode
+    assert "replayed from" in replayed.output
+    assert replayed.seconds < live.seconds
+
+
+def test_replay_of_a_missing_or_foreign_file_is_a_usage_error(suite_runner, tmp_path):
+    (tmp_path / "x.json").write_text('{"format": 99}')
+    assert suite_runner(f"--replay={tmp_path / 'missing.json'}").returncode == 4
+    run = suite_runner(f"--replay={tmp_path / 'x.json'}")
+    assert run.returncode == 4 and "capture format 99" in run.output

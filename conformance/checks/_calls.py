@@ -1,9 +1,7 @@
 """Shared steps of the checks: a traced call and the span the target made for it."""
 from __future__ import annotations
 
-import uuid
-
-from otelconform.ids import new_span_id, new_trace_id, traceparent
+from otelconform.ids import new_span_id, new_trace_id, traceparent, unique
 from otelconform.observe import span_for_call
 
 
@@ -17,6 +15,6 @@ def traced_call(suite, method: str, *args, **kwargs):
 
 def traced_echo_span(suite):
     """One Echo call and the span the target exported for it."""
-    result, trace_id, parent_id = traced_call(suite, "echo", f"echo-{uuid.uuid4().hex}")
+    result, trace_id, parent_id = traced_call(suite, "echo", unique("echo"))
     result.require_ok()
     return span_for_call(suite.collector, trace_id, parent_id, suite.telemetry_timeout)

@@ -2,10 +2,9 @@
 from __future__ import annotations
 
 import json
-import uuid
-
 import pytest
 
+from otelconform.ids import unique
 from otelconform.contract import pb
 from otelconform.observe import log_where, span_for_call
 from otelconform.profiles import log_line_errors
@@ -18,7 +17,7 @@ SEED_LOGGING = "seed §Logging Strategy 'Structured Logging with Trace Correlati
 
 
 def _logged(suite, severity=pb.SEVERITY_WARN):
-    message = f"conformance log {uuid.uuid4().hex}"
+    message = unique("conformance log")
     attributes = {"conformance.check": "log", "user_id": "12345"}
     result, trace_id, parent_id = traced_call(suite, "log", message, severity, attributes)
     result.require_ok()

@@ -1,10 +1,9 @@
 """The RPC duration histogram(s) of the profile."""
 from __future__ import annotations
 
-import uuid
-
 import grpc
 
+from otelconform.ids import unique
 from otelconform.observe import metric_named
 from otelconform.profiles import point_matches
 from otelconform.registry import check
@@ -42,7 +41,7 @@ def _observed_total(metrics) -> int:
 
 def _make_calls(suite, n: int):
     for _ in range(n):
-        suite.client.echo(f"met-{uuid.uuid4().hex}").require_ok()
+        suite.client.echo(unique("met")).require_ok()
 
 
 @check("MET-001", "MUST", "RPC duration histogram has the profile's name, unit, type and attributes",

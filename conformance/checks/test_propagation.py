@@ -1,10 +1,8 @@
 """W3C Trace Context and Baggage propagation, incoming and outgoing."""
 from __future__ import annotations
 
-import uuid
-
 from otelconform.contract import full_method, pb
-from otelconform.ids import new_span_id, new_trace_id, parse_traceparent, traceparent
+from otelconform.ids import new_span_id, new_trace_id, parse_traceparent, traceparent, unique
 from otelconform.observe import client_span, span_for_call, target_rooted_spans
 from otelconform.registry import check
 from otelconform.verdicts import Mismatch, NoTelemetry, expect, expect_equal
@@ -13,16 +11,12 @@ W3C_TC = "W3C Trace Context §3.2 traceparent / §3.3 tracestate"
 TRACESTATE = "rojo=00f067aa0ba902b7,congo=t61rcWkgMzE"
 
 
-def _unique(tag: str) -> str:
-    return f"{tag}-{uuid.uuid4().hex}"
-
-
 @check("PROP-001", "MUST", "server span continues the incoming trace",
        "W3C Trace Context §3.2.2.3 parent-id; OTel propagators API (Extract)", "traces",
        killed_by=("drop-incoming-context",))
 def test_prop_001_server_span_continues_incoming_trace(suite):
     trace_id, parent_id = new_trace_id(), new_span_id()
-    suite.client.echo(_unique("prop-001"), metadata=(("traceparent", traceparent(trace_id, parent_id)),)).require_ok()
+    suite.client.echo(unique("prop-001"), metadata=(("traceparent", traceparent(trace_id, parent_id)),)).require_ok()
     span = span_for_call(suite.collector, trace_id, parent_id, suite.telemetry_timeout)
     expect_equal("trace id of the target's span", trace_id, span.trace_id)
     expect_equal("parent span id of the target's span", parent_id, span.parent_span_id)
@@ -50,12 +44,12 @@ def test_prop_002_no_traceparent_starts_new_root(suite):
        killed_by=("drop-incoming-context",))
 def test_prop_003_unsampled_parent_is_not_exported(suite):
     unsampled_trace, parent = new_trace_id(), new_span_id()
-    unsampled_call = suite.client.echo(_unique("prop-003"), metadata=(
+    unsampled_call = suite.client.echo(unique("prop-003"), metadata=(
         ("traceparent", traceparent(unsampled_trace, parent, sampled=False)),)).require_ok()
     # A sampled call made afterwards is a barrier: once its span is in, the exporter has
     # flushed past the unsampled one, so its absence is meaningful.
     barrier_trace, barrier_parent = new_trace_id(), new_span_id()
-    suite.client.echo(_unique("prop-003-barrier"), metadata=(
+    suite.client.echo(unique("prop-003-barrier"), metadata=(
         ("traceparent", traceparent(barrier_trace, barrier_parent)),)).require_ok()
     span_for_call(suite.collector, barrier_trace, barrier_parent, suite.telemetry_timeout)
     exported = suite.collector.spans(unsampled_trace)
@@ -70,7 +64,7 @@ def test_prop_003_unsampled_parent_is_not_exported(suite):
 
 def _relay(suite, tag: str, calls: int = 1, extra=()):
     trace_id, parent_id = new_trace_id(), new_span_id()
-    payload = _unique(tag)
+    payload = unique(tag)
     metadata = (("traceparent", traceparent(trace_id, parent_id)), *extra)
     suite.client.relay(suite.downstream.address, payload, calls=calls, metadata=metadata).require_ok()
     observed = suite.downstream.wait_for_calls(payload, calls, suite.telemetry_timeout)
@@ -135,7 +129,7 @@ def test_prop_007_outgoing_call_keeps_tracestate(suite):
        "W3C Baggage §3 (propagate all members when within limits); seed Appendix A", "traces",
        killed_by=("no-outgoing-inject",))
 def test_prop_008_outgoing_call_keeps_baggage(suite):
-    sent = {"userId": "12345", "requestId": _unique("req")}
+    sent = {"userId": "12345", "requestId": unique("req")}
     header = ",".join(f"{k}={v}" for k, v in sent.items())
     _, _, (call,) = _relay(suite, "prop-008", extra=(("baggage", header),))
     received = {}

@@ -1,11 +1,10 @@
 """Server and client span shape and the resource every service must describe itself with."""
 from __future__ import annotations
 
-import uuid
-
 import grpc
 import pytest
 
+from otelconform.ids import unique
 from otelconform.contract import full_method
 from otelconform.observe import client_span, span_for_call
 from otelconform.profiles import resource_errors
@@ -45,7 +44,7 @@ def test_span_003_server_span_attributes(suite):
        SEMCONV_SPANS + "; schemas/<profile>/client-span.schema.json", "traces", killed_by=("stock",))
 def test_span_004_client_span(suite):
     result, trace_id, parent_id = traced_call(suite, "relay", suite.downstream.address,
-                                              f"span-004-{uuid.uuid4().hex}")
+                                              unique("span-004"))
     result.require_ok()
     server = span_for_call(suite.collector, trace_id, parent_id, suite.telemetry_timeout)
     client = client_span(suite.collector, trace_id, server, suite.telemetry_timeout)

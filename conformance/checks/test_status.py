@@ -1,11 +1,10 @@
 """gRPC status codes: what the client sees and how spans record them."""
 from __future__ import annotations
 
-import uuid
-
 import grpc
 import pytest
 
+from otelconform.ids import unique
 from otelconform.observe import span_for_call
 from otelconform.profiles import SERVER_ERROR_CODES
 from otelconform.registry import check
@@ -19,7 +18,7 @@ GRPC_SEMCONV = "semconv docs/rpc/grpc.md §gRPC status"
 
 
 def _failed_call(suite, code: grpc.StatusCode):
-    message = f"requested failure {uuid.uuid4().hex}"
+    message = unique("requested failure")
     result, trace_id, parent_id = traced_call(suite, "fail", code, message)
     return result, message, trace_id, parent_id
 
@@ -40,7 +39,7 @@ def test_stat_001_client_sees_code(suite, code):
        killed_by=("status-attr-ok",))
 def test_stat_002_span_status_attribute(suite, code):
     if code == grpc.StatusCode.OK:
-        result, trace_id, parent_id = traced_call(suite, "echo", f"stat-002-{uuid.uuid4().hex}")
+        result, trace_id, parent_id = traced_call(suite, "echo", unique("stat-002"))
         method = "Echo"
     else:
         result, _, trace_id, parent_id = _failed_call(suite, code)
@@ -58,7 +57,7 @@ def test_stat_002_span_status_attribute(suite, code):
        "UNAVAILABLE, DATA_LOSS); OTel trace API §Set Status", "traces", killed_by=("error-status-ok",))
 def test_stat_003_server_span_status(suite, code):
     if code == grpc.StatusCode.OK:
-        _, trace_id, parent_id = traced_call(suite, "echo", f"stat-003-{uuid.uuid4().hex}")
+        _, trace_id, parent_id = traced_call(suite, "echo", unique("stat-003"))
     else:
         _, _, trace_id, parent_id = _failed_call(suite, code)
     span = span_for_call(suite.collector, trace_id, parent_id, suite.telemetry_timeout)
