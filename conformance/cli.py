@@ -19,7 +19,7 @@ def catalog_markdown() -> str:
     from .profiles import PROFILES
 
     lines = ["# Check catalog", "",
-             "Generated from the code by `grpc-conformance catalog`; `tests/test_catalog.py` fails "
+             "Generated from the code by `grpc-conformance catalog`; `tests/test_gate.py::test_catalog_document_is_current` fails "
              "when this file is stale.", "",
              "| ID | level | title | profiles | spec | killed by (mutant) |", "| --- | --- | --- | --- | --- | --- |"]
     for info in sorted(load_catalog().values(), key=lambda i: i.id):
