@@ -32,8 +32,14 @@ def counts_line(rows: list[dict]) -> str:
     for level in ("MUST", "SHOULD", "MAY"):
         level_rows = [r for r in rows if r["level"] == level]
         if level_rows:
-            passed = sum(r["verdict"] in ("PASS", "EXPECTED_FAIL") for r in level_rows)
-            parts.append(f"{level}: {passed} passed, {len(level_rows) - passed} failed")
+            passed = sum(r["verdict"] == "PASS" for r in level_rows)
+            expected = sum(r["verdict"] == "EXPECTED_FAIL" for r in level_rows)
+            skipped = sum(r["verdict"] == "SKIPPED" for r in level_rows)
+            failed = len(level_rows) - passed - expected - skipped
+            text = f"{level}: {passed} passed, {failed} failed"
+            text += f", {expected} expected to fail" if expected else ""
+            text += f", {skipped} skipped" if skipped else ""
+            parts.append(text)
     return "; ".join(parts)
 
 
