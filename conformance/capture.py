@@ -13,7 +13,6 @@ import gzip
 import json
 from collections import Counter
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import grpc
 

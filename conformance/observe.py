@@ -10,6 +10,7 @@ from typing import Callable
 from otelconform_fixtures.collector import FakeCollector
 from otelconform_fixtures.otlp import LogView, MetricView, SpanView
 
+from .ids import is_suite_trace
 from .verdicts import Mismatch, NoTelemetry
 
 
@@ -79,8 +80,6 @@ def target_rooted_spans(collector: FakeCollector, method: str, call) -> list[Spa
     window (plus a little slack for clock granularity) isolates it; this assumes the
     target's clock agrees with the suite's, as it does on one host.
     """
-    from .ids import is_suite_trace
-
     slack = 0.05
     return [s for s in collector.spans()
             if not is_suite_trace(s.trace_id) and s.name.lstrip("/") == method

@@ -28,7 +28,7 @@ from .client import TargetClient
 from .evidence import collect
 from .manifest import ManifestError, load_manifest
 from .profiles import PROFILES, Profile, TeamSchema, detect_profile, get_profile, load_team_schema
-from .registry import REGISTRY, CheckInfo, Level, info_for, load_catalog
+from .registry import CheckInfo, Level, info_for, load_catalog
 from .verdicts import CheckFailure
 
 CHECKS_DIR = Path(__file__).resolve().parent / "checks"
@@ -168,9 +168,8 @@ def _launch_env(config, collector: FakeCollector) -> dict[str, str]:
         "OTEL_BLRP_SCHEDULE_DELAY": "100",
         "OTEL_METRIC_EXPORT_INTERVAL": "500",
     }
-    # The caller's own OTEL_* settings (a sampler, say) pass through unless we set them.
-    for key in [k for k in os.environ if k.startswith("OTEL_")]:
-        env.setdefault(key, os.environ[key])
+    # The rest of the caller's environment (an OTEL_TRACES_SAMPLER, say) reaches the target
+    # through LaunchedTarget, which starts from os.environ.
     return env
 
 
@@ -179,12 +178,11 @@ def _resolve_profile(config, client: TargetClient, collector: FakeCollector, tim
     if choice != "auto":
         return get_profile(choice)
     from .checks._calls import traced_echo_span
-    from .verdicts import CheckFailure as Failure
 
     probe = Suite(collector, None, client, get_profile("seed"), timeout, None)
     try:
         return detect_profile(traced_echo_span(probe))
-    except Failure as exc:
+    except CheckFailure as exc:
         return Profile("seed", f"auto-detection failed ({exc}); defaulting to the seed")
 
 

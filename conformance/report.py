@@ -52,8 +52,7 @@ def terminal_lines(rows: list[dict], meta: dict | None) -> list[str]:
 
 
 def write_findings(path: str, rows: list[dict], meta: dict | None) -> None:
-    Path(path).write_text(json.dumps({"target": meta, "findings": rows} if meta is not None
-                                     else {"target": None, "findings": rows}, indent=2) + "\n")
+    Path(path).write_text(json.dumps({"target": meta, "findings": rows}, indent=2) + "\n")
 
 
 def read_findings(path: str | Path) -> tuple[dict | None, list[dict]]:

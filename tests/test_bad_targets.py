@@ -1,4 +1,7 @@
-"""A target that hangs, crashes, exports nothing or exports garbage gets precise verdicts, fast."""
+"""A target that hangs, crashes, exports nothing or exports garbage gets precise verdicts, fast.
+
+(Attach mode against a hand-started service is covered per reference in test_references.py.)
+"""
 from __future__ import annotations
 
 from .conftest import BAD_TARGET
@@ -53,35 +56,3 @@ def test_never_ready_target_is_a_target_error(suite_runner):
     assert set(run.verdicts().values()) == {"TARGET_ERROR"}, run.verdicts()
     assert "NOT_SERVING" in run.findings[0]["message"]
 
-
-def test_attach_mode_against_a_hand_started_target(suite_runner, tmp_path):
-    """``--target=host:port``: the user starts the service, pointed at --otlp-port."""
-    import os
-    import subprocess
-    import sys
-
-    from otelconform_fixtures.target import free_port, wait_until_serving
-
-    from .conftest import PYTHON_REFERENCE
-
-    port, otlp_port = free_port(), free_port()
-    env = {**os.environ, "PYTHON": sys.executable, "PORT": str(port),
-           "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{otlp_port}",
-           "OTEL_SERVICE_NAME": "hand-started", "OTEL_BSP_SCHEDULE_DELAY": "100",
-           "OTEL_BLRP_SCHEDULE_DELAY": "100", "OTEL_METRIC_EXPORT_INTERVAL": "500"}
-    service = subprocess.Popen([PYTHON_REFERENCE], env=env, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL, start_new_session=True)
-    try:
-        wait_until_serving(f"127.0.0.1:{port}", 30)
-        run = suite_runner(f"--target=127.0.0.1:{port}", f"--otlp-port={otlp_port}",
-                           f"--otlp-http-port={free_port()}")
-    finally:
-        # The suite's collector is gone by now, so the service's final flush retries until
-        # its export timeout; don't wait for that.
-        service.kill()
-        service.wait(timeout=15)
-    verdicts = run.verdicts()
-    # Only the launcher knows the service name it set and sees the service's stdout.
-    assert verdicts.pop("RES-002") == "SKIPPED" and verdicts.pop("LOG-004") == "SKIPPED"
-    assert set(verdicts.values()) == {"PASS"}, run.output[-3000:]
-    assert run.returncode == 0

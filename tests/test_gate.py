@@ -177,7 +177,6 @@ def test_replay_reproduces_live_verdicts_offline(suite_runner, tmp_path):
     assert _by_check(replayed) == _by_check(live)
     assert replayed.returncode == live.returncode
     assert "replayed from" in replayed.output
-    assert replayed.seconds < live.seconds
 
 
 def test_replay_of_a_missing_or_foreign_file_is_a_usage_error(suite_runner, tmp_path):
