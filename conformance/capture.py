@@ -12,12 +12,13 @@ import base64
 import gzip
 import json
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 import grpc
 
 from otelconform_fixtures.collector import Export, FakeCollector
 from otelconform_fixtures.downstream import ObservedCall
+from otelconform_fixtures.target import Ending
 
 from .client import CallResult, ContractCalls
 
@@ -69,7 +70,9 @@ def save(path: str, suite, recorder: Recorder) -> None:
     document = {
         "format": FORMAT,
         "suite": suite.meta() | {"launched": suite.launched is not None, "service_name": suite.service_name,
-                                 "address": suite.client.address, "protocol": suite.protocol},
+                                 "address": suite.client.address, "protocol": suite.protocol,
+                                 "probe_calls": suite.probe_calls, "exporter_setup": suite.watch.exporter_setup},
+        "ending": asdict(suite.launched.ending) if suite.launched and suite.launched.ending else None,
         "exports": [{"signal": e.signal, "transport": e.transport, "raw": base64.b64encode(e.raw).decode(),
                      "metadata": [list(m) for m in e.metadata], "received_at": e.received_at}
                     for e in suite.collector.exports()],
@@ -206,15 +209,20 @@ class ReplayClient(ContractCalls):
         return result
 
 
-@dataclass
 class ReplayedTarget:
-    """Stands in for a LaunchedTarget: the stdout it wrote, the command it ran."""
+    """Stands in for a LaunchedTarget: the command it ran, the stdout it wrote, how it ended."""
 
-    command: str
-    lines: list[str]
+    def __init__(self, command: str, lines: list[str], ending: dict | None, clock: VirtualClock):
+        self.command, self.lines, self._clock = command, lines, clock
+        self._recorded = Ending(**ending) if ending else None
+        self.ending: Ending | None = None
 
     def stdout_lines(self) -> list[str]:
         return list(self.lines)
 
-    def stop(self) -> None:
-        pass
+    def stop(self, grace: float = 10.0) -> Ending | None:
+        if self.ending is None and self._recorded is not None:
+            self.ending = self._recorded
+            # Reveal what the target flushed while it shut down.
+            self._clock.advance(self.ending.signalled_at + self.ending.seconds)
+        return self.ending

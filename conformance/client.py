@@ -27,11 +27,28 @@ class CallResult:
     ended_at: float
     metadata_sent: tuple[tuple[str, str], ...] = field(default_factory=tuple)
 
-    def require_ok(self) -> "CallResult":
-        if self.code != grpc.StatusCode.OK:
+    def require(self, code: grpc.StatusCode = grpc.StatusCode.OK) -> "CallResult":
+        """A check's precondition: the contract method ended as the suite asked. Otherwise
+        TARGET_ERROR naming the method, and no telemetry judgement of a call that went wrong."""
+        if self.code != code:
             raise TargetUnresponsive(
-                f"{self.method} should have succeeded but ended {self.code.name}: {self.details}")
+                f"contract method {self.method} should have ended {code.name} but ended "
+                f"{self.code.name}{f' ({self.details})' if self.details else ''}: {_advice(self)}")
         return self
+
+    def require_ok(self) -> "CallResult":
+        return self.require(grpc.StatusCode.OK)
+
+
+def _advice(result: CallResult) -> str:
+    if result.code == grpc.StatusCode.UNIMPLEMENTED:
+        return f"the service does not implement {result.method}; see docs/target-contract.md"
+    if result.code == grpc.StatusCode.DEADLINE_EXCEEDED:
+        return (f"no answer within {result.ended_at - result.started_at:.1f}s (--call-timeout); "
+                f"the service must answer every contract call promptly")
+    if result.code == grpc.StatusCode.UNAVAILABLE:
+        return "the service could not be reached; is it still running?"
+    return f"{result.method} must do exactly what docs/target-contract.md says"
 
 
 class ContractCalls:

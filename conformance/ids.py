@@ -1,6 +1,6 @@
 """Trace context the suite sends: every check makes its own ids.
 
-Every random value a check draws goes through ``_draw`` so that a captured run can be
+Every random value a check draws goes through ``draw`` so that a captured run can be
 replayed with the very same ids (see ``capture``).
 """
 from __future__ import annotations
@@ -16,12 +16,12 @@ SUITE_MARKER = bytes.fromhex("5c0f")
 source = None
 
 
-def _draw(make: Callable[[], str]) -> str:
+def draw(make: Callable[[], str]) -> str:
     return make() if source is None else source.draw(make)
 
 
 def new_trace_id() -> str:
-    return _draw(lambda: (SUITE_MARKER + secrets.token_bytes(14)).hex())
+    return draw(lambda: (SUITE_MARKER + secrets.token_bytes(14)).hex())
 
 
 def new_span_id() -> str:
@@ -30,12 +30,12 @@ def new_span_id() -> str:
             span_id = secrets.token_bytes(8)
             if any(span_id):
                 return span_id.hex()
-    return _draw(make)
+    return draw(make)
 
 
 def unique(tag: str) -> str:
     """A payload or message no other call carries, so a check finds exactly its own."""
-    return _draw(lambda: f"{tag}-{secrets.token_hex(16)}")
+    return draw(lambda: f"{tag}-{secrets.token_hex(16)}")
 
 
 def is_suite_trace(trace_id: str) -> bool:

@@ -1,86 +1,179 @@
 """Waiting for, and finding, what the target exported for one call.
 
-Every lookup waits on the collector's condition (never a fixed sleep) and, when it comes
-up empty, says whether nothing arrived at all or something arrived that did not match.
+Correlation uses only what the suite controls or measures on its own clock: the trace
+and parent ids it sent, when an export arrived at the collector, span durations (relative,
+so a skewed target clock does not matter), the distinctive duration of an untraced call,
+span kind and the RPC method in short or full form. Never the target's absolute clock,
+never an exact span name (that is SPAN-002/004's to judge).
+
+Every wait goes through ``SignalWatch``: a signal that never arrives is diagnosed once for
+the session, and later checks waiting for it fail at once, pointing at that diagnosis.
 """
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, TypeVar
 
 from otelconform_fixtures.collector import FakeCollector
 from otelconform_fixtures.otlp import LogView, MetricView, SpanView
 
+from .contract import full_method
 from .ids import is_suite_trace
 from .verdicts import Mismatch, NoTelemetry
 
-
-def _inventory(collector: FakeCollector, signal: str) -> str:
-    exports = collector.exports(signal)
-    bad = [e for e in exports if e.error]
-    text = f"{len(exports)} {signal} export(s) arrived in total"
-    if bad:
-        text += f", {len(bad)} undecodable (first: {bad[0].error})"
-    return text
+T = TypeVar("T")
+SERVER, CLIENT = "SPAN_KIND_SERVER", "SPAN_KIND_CLIENT"
+SIGNALS = ("traces", "metrics", "logs")
 
 
-def span_where(collector: FakeCollector, trace_id: str, predicate: Callable[[SpanView], bool],
-               timeout: float, what: str) -> SpanView:
-    found = collector.wait_for(
-        lambda: next((s for s in collector.spans(trace_id) if predicate(s)), None), timeout)
-    if found is not None:
-        return found
-    in_trace = collector.spans(trace_id)
-    if in_trace:
-        raise Mismatch(f"no {what} in trace {trace_id} within {timeout:.0f}s; the trace has: "
-                       + "; ".join(s.summary() for s in in_trace))
-    raise NoTelemetry(f"no span of trace {trace_id} arrived within {timeout:.0f}s "
-                      f"(expected {what}); {_inventory(collector, 'traces')}")
+class SignalWatch:
+    """Waits for telemetry, and remembers a signal that never came."""
+
+    def __init__(self, collector: FakeCollector, timeout: float, exporter_setup: str):
+        self.collector = collector
+        self.timeout = timeout
+        self.exporter_setup = exporter_setup  # what the target was told, for the diagnosis
+        self.diagnoses: dict[str, str] = {}
+
+    def arrived(self, signal: str) -> bool:
+        return any(not e.error for e in self.collector.exports(signal))
+
+    def wait(self, signal: str, condition: Callable[[], T], what: str, timeout: float | None = None) -> T:
+        """``condition()`` once truthy; its falsy value at the timeout when ``signal`` arrives
+        at all (the caller judges what arrived); NoTelemetry when ``signal`` never did."""
+        if signal in self.diagnoses and not self.arrived(signal):
+            raise NoTelemetry(f"expected {what}, but no {signal} has arrived from the target in this "
+                              f"session (not waited for again): {self.diagnoses[signal]}")
+        result = self.collector.wait_for(condition, self.timeout if timeout is None else timeout)
+        if not result and not self.arrived(signal):
+            self.diagnoses[signal] = self.diagnose(signal, self.timeout if timeout is None else timeout)
+            raise NoTelemetry(f"expected {what}: {self.diagnoses[signal]}")
+        return result
+
+    def diagnose(self, signal: str, waited: float) -> str:
+        counts = []
+        for name in SIGNALS:
+            exports = self.collector.exports(name)
+            bad = sum(1 for e in exports if e.error)
+            counts.append(f"{name} {len(exports)}" + (f" ({bad} undecodable)" if bad else ""))
+        undecodable = self.collector.undecodable(signal)
+        others = [s for s in SIGNALS if s != signal and self.arrived(s)]
+        if undecodable:
+            fix = (f"{len(undecodable)} {signal} export(s) arrived but none could be decoded "
+                   f"(first: {undecodable[0].error}): the exporter sends something other than OTLP")
+        elif others:
+            fix = (f"{' and '.join(others)} arrive, so the endpoint is right: enable the {signal} "
+                   f"pipeline (provider and OTLP exporter) in the target")
+        else:
+            fix = ("check the exporter's endpoint and protocol (an OTLP/HTTP exporter pointed at the "
+                   "gRPC port, or the reverse, delivers nothing) and that the SDK is not disabled")
+        return (f"no decodable {signal} export arrived within {waited:g}s; {self.exporter_setup}; "
+                f"exports received so far: {', '.join(counts)}; how to fix: {fix}")
 
 
-def span_for_call(collector: FakeCollector, trace_id: str, parent_id: str, timeout: float) -> SpanView:
-    """The span the target made for an incoming call whose traceparent named ``parent_id``."""
-    return span_where(collector, trace_id, lambda s: s.parent_span_id == parent_id, timeout,
-                      f"span with parent {parent_id} (the target's span for the suite's call)")
+# -- spans -----------------------------------------------------------------------------------
+
+def identifies_method(span: SpanView, method: str) -> bool:
+    """Does the span name the RPC ``method``, in short or full form, by attribute or name?"""
+    if span.attributes.get("rpc.method") in (method, full_method(method)):
+        return True
+    return span.name.rsplit("/", 1)[-1] == method
 
 
-def client_span(collector: FakeCollector, trace_id: str, parent: SpanView, timeout: float) -> SpanView:
-    """The target's span for its outgoing call: a child of its server span, not the server span."""
-    return span_where(collector, trace_id,
-                      lambda s: s.parent_span_id == parent.span_id and s.span_id != parent.span_id,
-                      timeout, f"child span of {parent.span_id} for the outgoing call")
+def duration_s(span: SpanView) -> float:
+    return (span.span.end_time_unix_nano - span.span.start_time_unix_nano) / 1e9
 
 
-def log_where(collector: FakeCollector, predicate: Callable[[LogView], bool], timeout: float,
-              what: str) -> LogView:
-    found = collector.wait_for(lambda: next((r for r in collector.logs() if predicate(r)), None), timeout)
-    if found is not None:
-        return found
-    if collector.logs():
-        raise Mismatch(f"no {what} among {len(collector.logs())} log record(s) within {timeout:.0f}s")
-    raise NoTelemetry(f"no log record arrived within {timeout:.0f}s (expected {what}); "
-                      f"{_inventory(collector, 'logs')}")
+def _describe(spans: list[SpanView]) -> str:
+    return "; ".join(s.summary() for s in spans) or "no spans"
 
 
-def metric_named(collector: FakeCollector, name: str, timeout: float) -> list[MetricView]:
-    found = collector.wait_for(lambda: collector.metrics(name), timeout)
+def server_span(suite, trace_id: str, parent_id: str, outgoing: bool = False) -> SpanView:
+    """The span the target made for an incoming call whose traceparent named ``parent_id``.
+
+    Among the spans under that parent a SERVER span wins, then any span that is not a
+    CLIENT span. When the call made no outgoing call (``outgoing`` false), a CLIENT span
+    there can only be the server span with the wrong kind, which SPAN-001 then reports.
+    """
+    def pick():
+        under = [s for s in suite.collector.spans(trace_id) if s.parent_span_id == parent_id]
+        return (next((s for s in under if s.kind == SERVER), None)
+                or next((s for s in under if s.kind != CLIENT), None)
+                or (None if outgoing else next(iter(under), None)))
+
+    found = suite.watch.wait("traces", pick, f"the target's span for the call (trace {trace_id})")
     if found:
         return found
-    names = sorted({m.name for m in collector.metrics()})
-    if names:
-        raise Mismatch(f"no metric named {name!r} within {timeout:.0f}s; the target exports: {names}")
-    raise NoTelemetry(f"no metric arrived within {timeout:.0f}s (expected {name!r}); "
-                      f"{_inventory(collector, 'metrics')}")
+    spans = suite.collector.spans(trace_id)
+    under = [s for s in spans if s.parent_span_id == parent_id]
+    if under:
+        raise Mismatch(f"under the incoming parent {parent_id} the target exported only CLIENT span(s) "
+                       f"({_describe(under)}): the client span hangs off the incoming parent, and no "
+                       f"SERVER span was made for the call; the server span must be the child of the "
+                       f"incoming parent and the client span its child")
+    servers = [s for s in spans if s.kind == SERVER]
+    if servers:
+        raise Mismatch(f"the target's SERVER span has parent {servers[0].parent_span_id or '(none)'}, "
+                       f"expected the incoming parent {parent_id} that the suite sent in traceparent "
+                       f"({servers[0].summary()}): extract the incoming context before starting the span")
+    raise Mismatch(f"no span with parent {parent_id} (the id the suite sent) in trace {trace_id} within "
+                   f"{suite.watch.timeout:g}s; the trace has: {_describe(spans)}"
+                   if spans else
+                   f"no span of trace {trace_id} (the trace id the suite sent) arrived within "
+                   f"{suite.watch.timeout:g}s, though other spans did: the target did not continue the "
+                   f"incoming trace, or did not export its span")
 
 
-def target_rooted_spans(collector: FakeCollector, method: str, call) -> list[SpanView]:
-    """Spans for ``method`` in traces the target started itself while ``call`` ran.
+def client_span(suite, trace_id: str, server: SpanView) -> SpanView:
+    """The target's CLIENT span for its outgoing call, which must be a child of ``server``."""
+    def pick():
+        clients = [s for s in suite.collector.spans(trace_id) if s.kind == CLIENT]
+        return next((s for s in clients if s.parent_span_id == server.span_id), None) or clients[:1]
 
-    Suite-made trace ids carry a marker, so these are the spans of calls the suite made
-    without a usable parent. Checks run one at a time per target, so the call's own time
-    window (plus a little slack for clock granularity) isolates it; this assumes the
-    target's clock agrees with the suite's, as it does on one host.
+    found = suite.watch.wait("traces", pick, f"the target's client span in trace {trace_id}")
+    if isinstance(found, SpanView):
+        return found
+    if found:
+        client = found[0]
+        relation = ("the incoming parent, not off the server span"
+                    if client.parent_span_id == server.parent_span_id else
+                    f"span {client.parent_span_id or '(none)'}, not off the server span {server.span_id}")
+        raise Mismatch(f"the client span hangs off {relation} ({client.summary()}): start the client "
+                       f"span inside the server span's context")
+    children = [s for s in suite.collector.spans(trace_id) if s.parent_span_id == server.span_id]
+    raise Mismatch(f"no CLIENT span for the outgoing call in trace {trace_id} within "
+                   f"{suite.watch.timeout:g}s; children of the server span: {_describe(children)}"
+                   + ("" if children else f"; the trace has: {_describe(suite.collector.spans(trace_id))}"))
+
+
+def untraced_call_spans(suite, method: str, call, requested_s: float) -> list[SpanView]:
+    """Spans outside the suite's traces that can only belong to ``call``, which was made
+    without a usable traceparent and asked the target to take ``requested_s`` seconds.
+
+    The call's shape identifies them: the RPC method, not a CLIENT span, exported after
+    the call started (suite clock), and a duration between what was requested and what
+    the suite measured. The suite gives every untraced call a distinct requested duration.
     """
-    slack = 0.05
-    return [s for s in collector.spans()
-            if not is_suite_trace(s.trace_id) and s.name.lstrip("/") == method
-            and call.started_at - slack <= s.span.start_time_unix_nano / 1e9 <= call.ended_at + slack]
+    measured = call.ended_at - call.started_at
+    low, high = requested_s - 0.002, measured + 0.005 + 0.02 * measured
+    return [s for s in suite.collector.spans()
+            if not is_suite_trace(s.trace_id) and s.kind != CLIENT and identifies_method(s, method)
+            and s.received_at >= call.started_at and low <= duration_s(s) <= high]
+
+
+# -- logs and metrics ------------------------------------------------------------------------
+
+def log_where(suite, predicate: Callable[[LogView], bool], what: str) -> LogView:
+    found = suite.watch.wait("logs", lambda: next((r for r in suite.collector.logs() if predicate(r)), None),
+                             what)
+    if found is not None:
+        return found
+    raise Mismatch(f"no {what} among {len(suite.collector.logs())} log record(s) within "
+                   f"{suite.watch.timeout:g}s")
+
+
+def metric_named(suite, name: str) -> list[MetricView]:
+    found = suite.watch.wait("metrics", lambda: suite.collector.metrics(name), f"a metric named {name!r}")
+    if found:
+        return found
+    names = sorted({m.name for m in suite.collector.metrics()})
+    raise Mismatch(f"no metric named {name!r} within {suite.watch.timeout:g}s; the target exports: {names}")

@@ -26,15 +26,16 @@ class CheckInfo:
     signal: str  # traces | metrics | logs | grpc | resource
     killed_by: tuple[str, ...] = ()  # reference mutants this check must catch
     launch_only: bool = False  # needs the suite to start the target itself
+    runs_last: bool = False  # ends the target's session (stops it), so runs after every other check
 
 
 REGISTRY: dict[str, CheckInfo] = {}
 
 
 def check(id: str, level: str, title: str, spec: str, signal: str,
-          killed_by: tuple[str, ...] = (), launch_only: bool = False):
+          killed_by: tuple[str, ...] = (), launch_only: bool = False, runs_last: bool = False):
     """Register a check function under ``id`` and mark it for the plugin's report."""
-    info = CheckInfo(id, Level(level), title, spec, signal, tuple(killed_by), launch_only)
+    info = CheckInfo(id, Level(level), title, spec, signal, tuple(killed_by), launch_only, runs_last)
 
     def decorate(fn):
         existing = REGISTRY.get(id)

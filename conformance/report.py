@@ -27,6 +27,19 @@ def headline(meta: dict) -> str:
             f"OTLP transports seen: {', '.join(meta['transports']) or 'none'}")
 
 
+def session_lines(meta: dict) -> list[str]:
+    """What holds for the whole session: an error that stopped it, signals that never came,
+    how the target ended."""
+    lines = []
+    if meta.get("session_error"):
+        lines.append(f"session error: {meta['session_error']}")
+    for signal, text in sorted((meta.get("diagnoses") or {}).items()):
+        lines.append(f"diagnosis ({signal}): {text}")
+    if meta.get("ending"):
+        lines.append(f"target ending: {meta['ending']}")
+    return lines
+
+
 def counts_line(rows: list[dict]) -> str:
     parts = []
     for level in ("MUST", "SHOULD", "MAY"):
@@ -44,7 +57,7 @@ def counts_line(rows: list[dict]) -> str:
 
 
 def terminal_lines(rows: list[dict], meta: dict | None) -> list[str]:
-    lines = [headline(meta)] if meta else []
+    lines = [headline(meta), *session_lines(meta)] if meta else []
     width = max(len(label(r)) for r in rows)
     lines += [f"{label(r):<{width}}  {r['level']:<6}  {r['verdict']:<15}  {reason(r)}" for r in rows]
     lines.append(counts_line(rows))
@@ -65,6 +78,7 @@ def markdown(rows: list[dict], meta: dict | None) -> str:
     out = ["## gRPC/OpenTelemetry conformance", ""]
     if meta:
         out += [headline(meta).replace("; ", "  \n"), ""]
+        out += [f"> {line}" for line in session_lines(meta)] + ([""] if session_lines(meta) else [])
     out += [f"**{counts_line(rows)}**", "", "| check | level | verdict | reason |", "| --- | --- | --- | --- |"]
     for r in rows:
         text = reason(r, 200).replace("|", "\\|")

@@ -1,20 +1,54 @@
-"""Shared steps of the checks: a traced call and the span the target made for it."""
+"""Shared steps of the checks: contract calls whose outcome is verified first, and their spans."""
 from __future__ import annotations
 
+import grpc
+
+from otelconform.contract import pb
 from otelconform.ids import new_span_id, new_trace_id, traceparent, unique
-from otelconform.observe import span_for_call
+from otelconform.observe import server_span
+from otelconform.verdicts import TargetUnresponsive
 
 
-def traced_call(suite, method: str, *args, **kwargs):
-    """Call ``method`` with a fresh sampled traceparent; return (result, trace_id, parent_id)."""
+def traced_call(suite, method: str, *args, expect: grpc.StatusCode = grpc.StatusCode.OK,
+                sampled: bool = True, extra=(), **kwargs):
+    """Call ``method`` with a fresh traceparent; verify it ended with ``expect``.
+
+    Returns (result, trace_id, parent_id).
+    """
     trace_id, parent_id = new_trace_id(), new_span_id()
-    metadata = (("traceparent", traceparent(trace_id, parent_id)),)
-    call = getattr(suite.client, method)
-    return call(*args, metadata=metadata, **kwargs), trace_id, parent_id
+    metadata = (("traceparent", traceparent(trace_id, parent_id, sampled=sampled)), *extra)
+    result = getattr(suite.client, method)(*args, metadata=metadata, **kwargs)
+    return result.require(expect), trace_id, parent_id
 
 
 def traced_echo_span(suite):
     """One Echo call and the span the target exported for it."""
-    result, trace_id, parent_id = traced_call(suite, "echo", unique("echo"))
-    result.require_ok()
-    return span_for_call(suite.collector, trace_id, parent_id, suite.telemetry_timeout)
+    _, trace_id, parent_id = traced_call(suite, "echo", unique("echo"))
+    return server_span(suite, trace_id, parent_id)
+
+
+def failed_call(suite, code: grpc.StatusCode):
+    """A traced ``Fail`` that must end with ``code`` and a message of the suite's."""
+    message = unique("requested failure")
+    result, trace_id, parent_id = traced_call(suite, "fail", code, message, expect=code)
+    return result, message, trace_id, parent_id
+
+
+def untraced_sleep(suite, metadata=()):
+    """A Sleep whose distinct duration identifies its span; returns (result, requested seconds)."""
+    duration_ms = suite.untraced_sleep_ms()
+    result = suite.client.call("Sleep", pb.SleepRequest(duration_ms=duration_ms), metadata).require()
+    return result, duration_ms / 1000
+
+
+def relay(suite, tag: str, calls: int = 1, extra=()):
+    """A traced Relay; verifies the downstream got every call. Returns (trace, parent, calls seen)."""
+    payload = unique(tag)
+    _, trace_id, parent_id = traced_call(suite, "relay", suite.downstream.address, payload, calls=calls,
+                                         extra=extra)
+    observed = suite.downstream.wait_for_calls(payload, calls, suite.telemetry_timeout)
+    if len(observed) < calls:
+        raise TargetUnresponsive(f"contract method Relay should have called the suite's downstream "
+                                 f"{calls} time(s) but called it {len(observed)} time(s): Relay must call "
+                                 f"Echo on the address it is given, once per requested call")
+    return trace_id, parent_id, observed

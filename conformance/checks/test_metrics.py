@@ -7,7 +7,7 @@ from otelconform.ids import unique
 from otelconform.observe import metric_named
 from otelconform.profiles import point_matches
 from otelconform.registry import check
-from otelconform.verdicts import Mismatch, NoTelemetry, expect_equal
+from otelconform.verdicts import Mismatch, expect_equal
 
 from otelconform_fixtures.otlp import attributes as decode_attributes
 
@@ -41,7 +41,7 @@ def _observed_total(metrics) -> int:
 
 def _make_calls(suite, n: int):
     for _ in range(n):
-        suite.client.echo(unique("met")).require_ok()
+        suite.client.echo(unique("met")).require()
 
 
 @check("MET-001", "MUST", "RPC duration histogram has the profile's name, unit, type and attributes",
@@ -50,11 +50,11 @@ def _make_calls(suite, n: int):
 def test_met_001_duration_histogram_shape(suite):
     _make_calls(suite, 1)
     for spec in suite.profile.server_durations:
-        metrics = metric_named(suite.collector, spec["name"], suite.telemetry_timeout)
+        metrics = metric_named(suite, spec["name"])
         expect_equal(f"type of {spec['name']}", spec["type"], metrics[-1].data_type)
         expect_equal(f"unit of {spec['name']}", spec["unit"], metrics[-1].unit)
-        found = suite.collector.wait_for(lambda: _echo_points(suite.collector.metrics(spec["name"])),
-                                         suite.telemetry_timeout)
+        found = suite.watch.wait("metrics", lambda: _echo_points(suite.collector.metrics(spec["name"])),
+                                 f"{spec['name']} data points for Echo calls")
         if not found:
             seen = [decode_attributes(p.attributes) for m in metrics for p in m.metric.histogram.data_points]
             raise Mismatch(f"no {spec['name']} data point identifies Echo calls; points seen: {seen[:5]}")
@@ -75,12 +75,10 @@ def test_met_002_duration_histogram_counts_calls(suite):
     for name in names:
         # With the suite as the only caller (launch mode) the count must match exactly.
         target = made if suite.launched is not None else before[name] + calls
-        total = suite.collector.wait_for(
-            lambda: (t := _observed_total(suite.collector.metrics(name))) >= target and t,
-            suite.telemetry_timeout)
+        total = suite.watch.wait(
+            "metrics", lambda: (t := _observed_total(suite.collector.metrics(name))) >= target and t,
+            f"{name} counting {target} Echo calls")
         if not total:
-            if not suite.collector.metrics():
-                raise NoTelemetry(f"no metric arrived within {suite.telemetry_timeout:.0f}s")
             raise Mismatch(f"{name} count for Echo: expected at least {target} after {calls} more "
                            f"calls (the suite made {made} in all), got "
                            f"{_observed_total(suite.collector.metrics(name))}")

@@ -6,12 +6,12 @@ import pytest
 
 from otelconform.ids import unique
 from otelconform.contract import full_method
-from otelconform.observe import client_span, span_for_call
+from otelconform.observe import client_span, server_span
 from otelconform.profiles import resource_errors
 from otelconform.registry import check
 from otelconform.verdicts import Mismatch, expect_equal
 
-from ._calls import traced_call, traced_echo_span
+from ._calls import relay, traced_echo_span
 
 SEMCONV_SPANS = "semconv docs/rpc/rpc-spans.md §Span name / §Span kind"
 
@@ -43,11 +43,9 @@ def test_span_003_server_span_attributes(suite):
 @check("SPAN-004", "MUST", "outgoing call is a CLIENT span named package.Service/Method with the profile's attributes",
        SEMCONV_SPANS + "; schemas/<profile>/client-span.schema.json", "traces", killed_by=("stock",))
 def test_span_004_client_span(suite):
-    result, trace_id, parent_id = traced_call(suite, "relay", suite.downstream.address,
-                                              unique("span-004"))
-    result.require_ok()
-    server = span_for_call(suite.collector, trace_id, parent_id, suite.telemetry_timeout)
-    client = client_span(suite.collector, trace_id, server, suite.telemetry_timeout)
+    trace_id, parent_id, _ = relay(suite, "span-004")
+    server = server_span(suite, trace_id, parent_id, outgoing=True)
+    client = client_span(suite, trace_id, server)
     expect_equal("kind of the outgoing call's span", "SPAN_KIND_CLIENT", client.kind)
     expect_equal("name of the outgoing call's span", full_method("Echo"), client.name)
     errors = suite.profile.span_errors("client-span", client.attributes, "Echo", grpc.StatusCode.OK)

@@ -2,28 +2,24 @@
 from __future__ import annotations
 
 from otelconform.ids import unique
-from otelconform.observe import client_span, log_where, span_for_call
+from otelconform.observe import client_span, log_where, server_span
 from otelconform.profiles import schema_errors
 from otelconform.verdicts import Mismatch
 
-from ._calls import traced_call
+from ._calls import relay, traced_call
 
 
 def _instance(suite, applies_to: str):
     if applies_to == "log-record":
         message = unique("team rule")
-        traced_call(suite, "log", message, 9, {})[0].require_ok()
-        return log_where(suite.collector, lambda r: r.body == message, suite.telemetry_timeout,
-                         f"log record {message!r}").attributes
+        traced_call(suite, "log", message, 9, {})
+        return log_where(suite, lambda r: r.body == message, f"log record {message!r}").attributes
     if applies_to == "client-span":
-        result, trace_id, parent_id = traced_call(suite, "relay", suite.downstream.address,
-                                                  unique("team"))
-        result.require_ok()
-        server = span_for_call(suite.collector, trace_id, parent_id, suite.telemetry_timeout)
-        return client_span(suite.collector, trace_id, server, suite.telemetry_timeout).attributes
-    result, trace_id, parent_id = traced_call(suite, "echo", unique("team"))
-    result.require_ok()
-    span = span_for_call(suite.collector, trace_id, parent_id, suite.telemetry_timeout)
+        trace_id, parent_id, _ = relay(suite, "team")
+        server = server_span(suite, trace_id, parent_id, outgoing=True)
+        return client_span(suite, trace_id, server).attributes
+    _, trace_id, parent_id = traced_call(suite, "echo", unique("team"))
+    span = server_span(suite, trace_id, parent_id)
     return span.resource if applies_to == "resource" else span.attributes
 
 

@@ -22,6 +22,7 @@ MUTANTS = {
     "drop-status-message": "Fail returns the requested code without its message",
     "ignore-service-name": "service.name is hard-coded, OTEL_SERVICE_NAME is ignored",
     "log-foreign-resource": "log records are exported under another service.name",
+    "no-flush-on-exit": "on SIGTERM the process exits at once, without shutting the providers down",
     "stock": "stock opentelemetry-instrumentation-grpc, no semconv corrections",
 }
 

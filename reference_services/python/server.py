@@ -116,6 +116,8 @@ def serve() -> int:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     stop.wait()
+    if mutant == "no-flush-on-exit":
+        os._exit(0)
     health_servicer.enter_graceful_shutdown()
     server.stop(grace=5).wait()
     telemetry.shutdown()

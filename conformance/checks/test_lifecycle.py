@@ -1,0 +1,40 @@
+"""Shutdown: on SIGTERM the service flushes what it recorded and exits 0 in time."""
+from __future__ import annotations
+
+import pytest
+
+from otelconform.contract import pb
+from otelconform.ids import unique
+from otelconform.registry import check
+from otelconform.session import SHUTDOWN_GRACE
+from otelconform.verdicts import Mismatch
+
+from ._calls import traced_call
+
+
+@check("SHUT-001", "MUST", "on SIGTERM the service flushes every signal and exits 0 within 10 s",
+       "OTel SDK trace/logs/metrics §Shutdown (Shutdown MUST include the effects of ForceFlush); "
+       "docs/target-contract.md §Shutdown; seed §Deployment (graceful termination)", "lifecycle",
+       killed_by=("no-flush-on-exit",), launch_only=True, runs_last=True)
+def test_shut_001_sigterm_flushes_and_exits(suite):
+    if suite.launched is None:
+        pytest.skip("needs --target-cmd: only a service the suite started can be stopped by it")
+    # Judge only signals that arrive at all: a signal never sent is another check's finding.
+    signals = [s for s in ("traces", "logs", "metrics") if suite.watch.arrived(s)]
+    message = unique("before sigterm")
+    _, trace_id, parent_id = traced_call(suite, "log", message, pb.SEVERITY_INFO, {})
+    ending = suite.stop_target()  # no wait for the call's telemetry first: shutdown must flush it
+    problems = []
+    if not ending.in_time or ending.exit_code != 0:
+        problems.append(f"expected exit status 0 within {SHUTDOWN_GRACE:g}s of SIGTERM, but the service "
+                        f"{ending.describe(SHUTDOWN_GRACE)}")
+    if "traces" in signals and not any(s.parent_span_id == parent_id for s in suite.collector.spans(trace_id)):
+        problems.append(f"the span of the Log call made just before SIGTERM (trace {trace_id}) never arrived")
+    if "logs" in signals and not any(r.body == message for r in suite.collector.logs()):
+        problems.append("the log record emitted just before SIGTERM never arrived")
+    if "metrics" in signals and not any(e.received_at >= ending.signalled_at and not e.error
+                                        for e in suite.collector.exports("metrics")):
+        problems.append("no metrics export arrived after SIGTERM (the final collection)")
+    if problems:
+        raise Mismatch("; ".join(problems) + f" (the service {ending.describe(SHUTDOWN_GRACE)}); on SIGTERM "
+                       "shut the tracer, logger and meter providers down (which flushes them) before exiting")

@@ -1,0 +1,85 @@
+"""The suite's command-line options (``pytest --help``, group "conformance")."""
+from __future__ import annotations
+
+from .profiles import PROFILES
+
+FAIL_ON = ("must", "should", "may", "none")
+DEFAULT_MANIFEST = "conformance.yaml"
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("conformance", "gRPC/OpenTelemetry conformance")
+    group.addoption("--target", metavar="HOST:PORT",
+                    help="check a running service; it must export OTLP to the suite's collector "
+                         "(--otlp-port, default 4317 in this mode)")
+    group.addoption("--target-cmd", metavar="COMMAND",
+                    help="start the service with this shell command ({port} and $PORT give its "
+                         "port; OTEL_* variables point it at the suite's collector)")
+    group.addoption("--otlp-port", type=int, default=None,
+                    help="port of the fake collector's OTLP/gRPC receiver (default: ephemeral "
+                         "with --target-cmd, 4317 with --target)")
+    group.addoption("--otlp-http-port", type=int, default=None,
+                    help="port of the OTLP/HTTP receiver (default: ephemeral with --target-cmd, "
+                         "4318 with --target)")
+    group.addoption("--otlp-protocol", default="grpc", choices=("grpc", "http/protobuf", "http/json"),
+                    help="OTEL_EXPORTER_OTLP_PROTOCOL given to a launched target (default grpc)")
+    group.addoption("--semconv", default="seed", choices=(*PROFILES, "auto"),
+                    help="semantic-convention profile: seed (RPC semconv <= 1.38, the seed's table), "
+                         "stable (current), dup (both), auto (what the target claims or shows)")
+    group.addoption("--schema", action="append", default=[], metavar="FILE",
+                    help="a team rule: JSON Schema with an 'x-conformance' header {id, level, "
+                         "applies_to}; may be given several times")
+    group.addoption("--manifest", metavar="FILE",
+                    help=f"expected-failure manifest (default: ./{DEFAULT_MANIFEST} if present)")
+    group.addoption("--service-name", default="conformance-target",
+                    help="OTEL_SERVICE_NAME given to a launched target")
+    group.addoption("--telemetry-timeout", type=float, default=10.0,
+                    help="seconds to wait for expected telemetry (default 10)")
+    group.addoption("--call-timeout", type=float, default=5.0,
+                    help="deadline of each call the suite makes to the target (default 5)")
+    group.addoption("--ready-timeout", type=float, default=30.0,
+                    help="seconds a launched target has to report SERVING (default 30)")
+    group.addoption("--fail-on", default="must", choices=FAIL_ON,
+                    help="lowest check level whose failure fails the run (default must)")
+    group.addoption("--findings", metavar="FILE", help="write the per-check findings as JSON")
+    group.addoption("--capture-run", metavar="FILE",
+                    help="save everything received and sent, for --replay (.gz to compress)")
+    group.addoption("--replay", metavar="FILE",
+                    help="re-judge a --capture-run offline: same checks, same verdicts, no target")
+    group.addoption("--markdown", metavar="FILE",
+                    help="write a Markdown summary (also appended to $GITHUB_STEP_SUMMARY when set)")
+
+
+def repair_rootdir(early_config) -> None:
+    """Undo pytest taking the value of a space-separated option for a test path.
+
+    pytest picks its rootdir and config file before plugins add their options, so in
+    ``--target-cmd /path/to/run.sh`` (space form) it reads ``/path/to/run.sh`` as a test
+    path and roots the run there. Once the options are known, decide again from the real
+    test paths. A config file that already contributed ``addopts`` cannot be taken back:
+    then ask for the ``--option=value`` form instead.
+    """
+    from _pytest.config.findpaths import determine_setup
+
+    ns = early_config.known_args_namespace
+    try:
+        rootpath, inipath, inicfg, *_ = determine_setup(
+            inifile=ns.inifilename, override_ini=ns.override_ini, args=ns.file_or_dir,
+            rootdir_cmd_arg=ns.rootdir or None, invocation_dir=early_config.invocation_params.dir)
+    except Exception:  # a pytest whose internals differ: keep its own decision
+        return
+    if (rootpath, inipath) == (early_config.rootpath, early_config.inipath):
+        return
+    if early_config._inicfg.get("addopts") != inicfg.get("addopts"):
+        import pytest
+
+        raise pytest.UsageError(
+            f"pytest read an option's value as a test path and took its settings from "
+            f"{early_config.inipath}; write the suite's options as --option=value "
+            f"(e.g. --target-cmd='/path/to/run.sh')")
+    automatic_cutdir = str(early_config.inipath.parent if early_config.inipath else early_config.rootpath)
+    early_config._rootpath, early_config._inipath, early_config._inicfg = rootpath, inipath, inicfg
+    early_config._inicache.clear()
+    early_config._parser.extra_info.update(rootdir=str(rootpath), inifile=str(inipath))
+    if ns.confcutdir == automatic_cutdir:
+        ns.confcutdir = str(inipath.parent if inipath is not None else rootpath)

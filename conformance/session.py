@@ -1,0 +1,188 @@
+"""The session: the collector, the downstream and the target, started once and judged together.
+
+``start_live`` brings everything up and probes the target once, so that a service that
+cannot be checked at all (did not start, no health service, no contract) is one clear
+session error instead of one error per check. ``replayed`` rebuilds a saved session.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import grpc
+
+from otelconform_fixtures.collector import FakeCollector
+from otelconform_fixtures.downstream import DownstreamServer
+from otelconform_fixtures.ports import PortInUse
+from otelconform_fixtures.target import Ending, LaunchedTarget, TargetError, wait_until_serving
+
+from . import ids
+from .capture import ReplayClient, ReplayCollector, ReplayDownstream, ReplayedTarget, VirtualClock
+from .client import TargetClient
+from .contract import SERVICE
+from .observe import SignalWatch
+from .profiles import Profile, detect_profile, get_profile
+from .verdicts import CheckFailure
+
+CONTRACT_DOC = "docs/target-contract.md"
+SHUTDOWN_GRACE = 10.0  # the contract: flush and exit 0 within 10 s of SIGTERM
+# Exporter settings a launched target gets, short so that no check waits on a batch timer.
+FAST_EXPORT = {"OTEL_BSP_SCHEDULE_DELAY": "20", "OTEL_BLRP_SCHEDULE_DELAY": "20",
+               "OTEL_METRIC_EXPORT_INTERVAL": "100"}
+
+
+class SessionError(Exception):
+    """The target cannot be checked at all; reported once for the session."""
+
+
+class UsageProblem(Exception):
+    """The suite itself cannot run as asked (a port in use); a usage error, exit 4."""
+
+
+@dataclass
+class Suite:
+    """Everything a check needs: the collector, the downstream, the target and how to judge it."""
+
+    collector: FakeCollector
+    downstream: DownstreamServer
+    client: TargetClient
+    profile: Profile
+    watch: SignalWatch
+    service_name: str | None  # known only when the suite launched the target
+    launched: LaunchedTarget | None = None
+    protocol: str = "grpc"
+    clock: VirtualClock | None = None  # replay only
+    probe_calls: int = 0  # Echo calls made before the checks, counted by the target too
+    untraced_calls: int = field(default=0, init=False)
+
+    @property
+    def telemetry_timeout(self) -> float:
+        return self.watch.timeout
+
+    def untraced_sleep_ms(self) -> int:
+        """A Sleep duration no other untraced call of this session asks for (drawn through
+        ``ids`` so a replay asks for the same), which identifies the call's span."""
+        self.untraced_calls += 1
+        step = self.untraced_calls % 12
+        return int(ids.draw(lambda: str(30 + 15 * step)))
+
+    def stop_target(self) -> Ending | None:
+        return self.launched.stop(SHUTDOWN_GRACE) if self.launched is not None else None
+
+    def meta(self) -> dict:
+        mode = f"launched: {self.launched.command}" if self.launched else f"attached: {self.client.address}"
+        ending = self.launched.ending if self.launched is not None else None
+        return {"target": mode, "profile": self.profile.name, "profile_reason": self.profile.reason,
+                "semconv": self.profile.semconv,
+                "transports": sorted({e.transport for e in self.collector.exports() if not e.error}),
+                "ending": ending.describe(SHUTDOWN_GRACE) if ending else None,
+                "diagnoses": dict(self.watch.diagnoses)}
+
+
+def launch_env(config, collector: FakeCollector) -> dict[str, str]:
+    protocol = config.getoption("--otlp-protocol")
+    # The rest of the caller's environment (an OTEL_TRACES_SAMPLER, say) reaches the target
+    # through LaunchedTarget, which starts from os.environ.
+    return {"OTEL_EXPORTER_OTLP_ENDPOINT": collector.endpoint("grpc" if protocol == "grpc" else "http"),
+            "OTEL_EXPORTER_OTLP_PROTOCOL": protocol,
+            "OTEL_SERVICE_NAME": config.getoption("--service-name"), **FAST_EXPORT}
+
+
+def _exporter_setup(collector: FakeCollector, env: dict | None) -> str:
+    receivers = (f"the suite's collector listens on 127.0.0.1:{collector.grpc_port} (OTLP/gRPC) and "
+                 f"127.0.0.1:{collector.http.port} (OTLP/HTTP)")
+    if env is None:
+        return f"{receivers}; an attached target must export to one of them"
+    return (f"{receivers}; the target was started with OTEL_EXPORTER_OTLP_ENDPOINT="
+            f"{env['OTEL_EXPORTER_OTLP_ENDPOINT']} and OTEL_EXPORTER_OTLP_PROTOCOL="
+            f"{env['OTEL_EXPORTER_OTLP_PROTOCOL']}")
+
+
+def probe_contract(client: TargetClient) -> None:
+    """One Echo, traced so no check mistakes its span for one of its own untraced calls."""
+    trace_id, parent = ids.new_trace_id(), ids.new_span_id()
+    result = client.echo("conformance-probe", metadata=(("traceparent", ids.traceparent(trace_id, parent)),))
+    if result.code == grpc.StatusCode.UNIMPLEMENTED:
+        raise SessionError(f"the service at {client.address} does not implement the conformance "
+                           f"contract: {SERVICE}/Echo answered UNIMPLEMENTED ({result.details}). Implement "
+                           f"{SERVICE} (conformance/proto/conformance_v1.proto) in a test build of the "
+                           f"service, as {CONTRACT_DOC} describes")
+    if result.code != grpc.StatusCode.OK:
+        raise SessionError(f"the service at {client.address} failed the first contract call: {SERVICE}/Echo "
+                           f"ended {result.code.name} ({result.details}); it must answer Echo with its "
+                           f"payload ({CONTRACT_DOC})")
+
+
+def _resolve_profile(config, suite: Suite) -> Profile:
+    choice = config.getoption("--semconv")
+    if choice != "auto":
+        return get_profile(choice)
+    from .checks._calls import traced_echo_span
+
+    try:
+        return detect_profile(traced_echo_span(suite))
+    except CheckFailure as exc:
+        return Profile("seed", f"auto-detection failed ({exc}); defaulting to the seed")
+
+
+def start_live(config) -> Suite:
+    """Raises UsageProblem (the suite cannot run) or SessionError (the target cannot be checked)."""
+    address, command = config.getoption("--target"), config.getoption("--target-cmd")
+    launch = bool(command)
+    grpc_port, http_port = config.getoption("--otlp-port"), config.getoption("--otlp-http-port")
+    collector = FakeCollector(grpc_port=grpc_port if grpc_port is not None else (0 if launch else 4317))
+    downstream = launched = client = None
+    try:
+        collector.start()
+        collector.start_http(http_port if http_port is not None else (0 if launch else 4318))
+        downstream = DownstreamServer().start()
+        env = launch_env(config, collector) if launch else None
+        if launch:
+            launched = LaunchedTarget(command, env)
+            launched.start(config.getoption("--ready-timeout"))
+            address = launched.address
+        else:
+            wait_until_serving(address, config.getoption("--ready-timeout"))
+        client = TargetClient(address, config.getoption("--call-timeout"))
+        probe_contract(client)
+    except (PortInUse, TargetError, SessionError) as exc:
+        if client is not None:
+            client.close()
+        if launched is not None:
+            launched.stop(grace=2)
+        if downstream is not None:
+            downstream.stop()
+        collector.stop()
+        if isinstance(exc, PortInUse):
+            raise UsageProblem(str(exc)) from None
+        if isinstance(exc, TargetError):
+            raise SessionError(f"{exc} (what a target must do: {CONTRACT_DOC})") from None
+        raise
+    watch = SignalWatch(collector, config.getoption("--telemetry-timeout"), _exporter_setup(collector, env))
+    suite = Suite(collector, downstream, client, get_profile("seed"), watch,
+                  config.getoption("--service-name") if launch else None, launched,
+                  config.getoption("--otlp-protocol"), probe_calls=1)
+    suite.profile = _resolve_profile(config, suite)
+    return suite
+
+
+def stop_live(suite: Suite) -> None:
+    suite.client.close()
+    suite.stop_target()
+    suite.downstream.stop()
+    suite.collector.stop()
+
+
+def replayed(config, document: dict) -> Suite:
+    times = ([e["received_at"] for e in document["exports"]] + [c["received_at"] for c in document["downstream"]]
+             + [c["started_at"] for t in document["checks"].values() for c in t["calls"]])
+    clock = VirtualClock(min(times, default=0.0) - 1)
+    meta = document["suite"]
+    collector = ReplayCollector(document["exports"], clock)
+    launched = ReplayedTarget(meta["target"], document["stdout"], document.get("ending"), clock) \
+        if meta["launched"] else None
+    profile = Profile(meta["profile"], f"{meta['profile_reason']}; replayed from {config.getoption('--replay')}")
+    client = ReplayClient(meta["address"], clock)
+    client.calls_made[("Echo", "OK")] += meta.get("probe_calls", 0)
+    watch = SignalWatch(collector, config.getoption("--telemetry-timeout"), meta.get("exporter_setup", ""))
+    return Suite(collector, ReplayDownstream(document["downstream"], clock), client, profile, watch,
+                 meta["service_name"], launched, meta["protocol"], clock, meta.get("probe_calls", 0))
