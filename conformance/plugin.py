@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -42,6 +43,7 @@ class RunState:
     recorder: Recorder | None = None  # under --capture-run
     replay: dict | None = None  # the loaded capture under --replay
     results: Results = field(default_factory=Results)
+    starting: Future | None = None  # the live session, started while pytest collects
 
 
 def _is_worker(config) -> bool:
@@ -92,6 +94,20 @@ def pytest_configure(config):
             state.manifest = load_manifest(Path(path), known)
         except ManifestError as exc:
             raise pytest.UsageError(str(exc)) from None
+    if not replay and not config.option.collectonly and not (_parallel(config) and not _is_worker(config)):
+        # The target's start-up (often the longest single wait) overlaps pytest's collection.
+        pool = ThreadPoolExecutor(1, thread_name_prefix="conformance-start")
+        state.starting = pool.submit(start_live, config)
+        pool.shutdown(wait=False)
+
+
+def pytest_unconfigure(config):
+    state = config.stash.get(_STATE, None)
+    if state is not None and state.starting is not None and state.suite is None:
+        try:  # started for checks that were then deselected or never ran
+            stop_live(state.starting.result())
+        except (SessionError, UsageProblem):
+            pass
 
 
 def pytest_generate_tests(metafunc):
@@ -120,11 +136,11 @@ def _session_suite(request):
         state.suite = replayed(config, state.replay)
         yield state.suite
         return
-    if not (config.getoption("--target") or config.getoption("--target-cmd")):
+    if state.starting is None:
         yield None
         return
     try:
-        state.suite = start_live(config)
+        state.suite = state.starting.result()
     except UsageProblem as exc:
         pytest.exit(f"usage error: {exc}", returncode=pytest.ExitCode.USAGE_ERROR)
     except SessionError as exc:
