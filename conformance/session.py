@@ -26,8 +26,8 @@ from .verdicts import CheckFailure
 CONTRACT_DOC = "docs/target-contract.md"
 SHUTDOWN_GRACE = 10.0  # the contract: flush and exit 0 within 10 s of SIGTERM
 # Exporter settings a launched target gets, short so that no check waits on a batch timer.
-FAST_EXPORT = {"OTEL_BSP_SCHEDULE_DELAY": "20", "OTEL_BLRP_SCHEDULE_DELAY": "20",
-               "OTEL_METRIC_EXPORT_INTERVAL": "100"}
+FAST_EXPORT = {"OTEL_BSP_SCHEDULE_DELAY": "5", "OTEL_BLRP_SCHEDULE_DELAY": "5",
+               "OTEL_METRIC_EXPORT_INTERVAL": "50"}
 
 
 class SessionError(Exception):

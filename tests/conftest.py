@@ -13,6 +13,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 PYTHON_REFERENCE = f"{ROOT}/reference_services/python/run.sh"
 BAD_TARGET = f"{sys.executable} {ROOT}/tests/bad_target/server.py"
+OTEL_TARGET = f"{sys.executable} {ROOT}/tests/bad_target/otel_target.py"
 
 
 @dataclass

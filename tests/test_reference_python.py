@@ -17,7 +17,7 @@ from .conftest import PYTHON_REFERENCE
 
 # Checks that locate the target's span through the trace context the suite sent.
 CORRELATED = {"PROP-001", "PROP-003", "PROP-005", "SPAN-001", "SPAN-002", "SPAN-003", "SPAN-004",
-              "RES-001", "RES-002", "STAT-002", "STAT-003", "LOG-001", "LOG-003", "LOG-004"}
+              "RES-001", "RES-002", "STAT-002", "STAT-003", "LOG-001", "LOG-003", "LOG-004", "SHUT-001"}
 OUTGOING = {"PROP-004", "PROP-005", "PROP-006", "PROP-007", "PROP-008", "PROP-009"}
 
 EXPECTED_FAILURES = {
@@ -36,6 +36,7 @@ EXPECTED_FAILURES = {
     "log-without-context": {"LOG-001"},
     "log-foreign-resource": {"LOG-003"},
     "metric-renamed": {"MET-001", "MET-002"},
+    "no-flush-on-exit": {"SHUT-001"},
     # opentelemetry-instrumentation-grpc 0.66b2 as shipped: leading '/' in span names, no metrics.
     "stock": {"SPAN-002", "SPAN-004", "MET-001", "MET-002"},
 }

@@ -1,0 +1,180 @@
+"""Regression tests for verdicts that used to be wrong: each against a small target written to
+misbehave in one way (tests/bad_target/otel_target.py, BAD_TARGET_FAULTS), or against a
+situation a user runs into (a stolen port, xdist, an option written with a space).
+
+Every test asserts the precise verdict of the checks concerned and that every other check
+still passes, so a fault yields its one finding and nothing else.
+"""
+from __future__ import annotations
+
+from concurrent import futures
+
+import grpc
+import pytest
+
+from otelconform.registry import load_catalog
+
+from .conftest import OTEL_TARGET, PYTHON_REFERENCE
+
+FAST = ("--telemetry-timeout=2", "--call-timeout=2", "--ready-timeout=10")
+STATUS_CODES = ("INVALID_ARGUMENT", "NOT_FOUND", "PERMISSION_DENIED", "UNKNOWN", "INTERNAL", "UNAVAILABLE")
+
+
+def _faulty(suite_runner, faults: str, *args: str):
+    return suite_runner(f"--target-cmd={OTEL_TARGET}", *FAST, *args, env={"BAD_TARGET_FAULTS": faults})
+
+
+def _not_passing(run) -> dict[str, str]:
+    return {k: v for k, v in run.verdicts().items() if v != "PASS"}
+
+
+def _message(run, label: str) -> str:
+    return next(r["message"] for r in run.findings
+                if r["id"] == label.split("[")[0] and (f"[{label.split('[')[1]}" if "[" in label else "")
+                in r["nodeid"])
+
+
+def test_hand_instrumented_target_passes_everything(suite_runner):
+    """The baseline every fault below departs from by exactly one behaviour."""
+    run = _faulty(suite_runner, "")
+    assert run.returncode == 0 and _not_passing(run) == {}, run.output[-3000:]
+    assert {row["id"] for row in run.findings} == set(load_catalog())
+
+
+@pytest.mark.parametrize("faults", ["clock-skew", "clock-skew-back"])
+def test_a_skewed_target_clock_changes_no_verdict(suite_runner, faults):
+    run = _faulty(suite_runner, faults)
+    assert _not_passing(run) == {}, run.output[-3000:]
+
+
+@pytest.mark.parametrize("faults", ["reroot-unsampled", "clock-skew,reroot-unsampled"])
+def test_an_unsampled_call_recorded_as_a_new_root_is_caught_whatever_the_clock(suite_runner, faults):
+    run = _faulty(suite_runner, faults)
+    assert _not_passing(run) == {"PROP-003": "MISMATCH"}, run.output[-3000:]
+    assert "whose parent is unsampled" in _message(run, "PROP-003")
+
+
+def test_a_prefixed_span_name_is_only_the_naming_checks_finding(suite_runner):
+    run = _faulty(suite_runner, "span-name-prefix")
+    assert _not_passing(run) == {"SPAN-002": "MISMATCH"}, run.output[-3000:]
+    assert "grpc.conformance.v1.Conformance/Echo" in _message(run, "SPAN-002")
+
+
+def test_a_target_without_fail_is_a_target_error_naming_fail(suite_runner):
+    run = _faulty(suite_runner, "no-fail")
+    expected = {f"{check}[{code}]": "TARGET_ERROR" for check in ("STAT-001", "STAT-002", "STAT-003")
+                for code in STATUS_CODES}
+    assert _not_passing(run) == expected, run.output[-3000:]
+    message = _message(run, "STAT-003[INTERNAL]")
+    assert "contract method Fail" in message and "UNIMPLEMENTED" in message, message
+    assert "docs/target-contract.md" in message
+
+
+def test_a_client_span_under_the_incoming_parent_is_named_as_such(suite_runner):
+    run = _faulty(suite_runner, "client-under-incoming")
+    assert _not_passing(run) == {"PROP-005": "MISMATCH", "SPAN-004": "MISMATCH"}, run.output[-3000:]
+    message = _message(run, "SPAN-004")
+    assert "the client span hangs off the incoming parent, not off the server span" in message, message
+
+
+def test_a_legal_tracestate_update_passes_and_a_reordering_does_not(suite_runner):
+    legal = _faulty(suite_runner, "tracestate-update-own", "-k", "prop_007")
+    assert legal.verdicts() == {"PROP-007": "PASS"}, legal.output[-3000:]
+    illegal = _faulty(suite_runner, "tracestate-reorder", "-k", "prop_007")
+    assert illegal.verdicts() == {"PROP-007": "MISMATCH"}, illegal.output[-3000:]
+    assert "order" in illegal.findings[0]["message"]
+
+
+def test_missing_otlp_logs_fail_the_otlp_log_checks_once_and_not_the_stdout_check(suite_runner):
+    run = _faulty(suite_runner, "no-otlp-logs")
+    failing = _not_passing(run)
+    assert set(failing) == {"LOG-001", "LOG-002", "LOG-003"}, run.output[-3000:]
+    assert set(failing.values()) == {"NO_TELEMETRY"}
+    # One diagnosis for the session; the other log checks point at it instead of waiting.
+    messages = [r["message"] for r in run.findings if r["id"] in failing]
+    assert sum("not waited for again" in m for m in messages) == len(messages) - 1, messages
+    assert "traces and metrics arrive, so the endpoint is right" in run.output
+
+
+def test_a_target_exporting_the_wrong_protocol_gets_one_diagnosis(suite_runner):
+    run = _faulty(suite_runner, "otlp-http")
+    verdicts = run.verdicts()
+    telemetry = [k for k, v in verdicts.items() if v == "NO_TELEMETRY"]
+    assert len(telemetry) >= 25, verdicts
+    assert all(verdicts[k] in ("PASS", "NO_TELEMETRY") for k in verdicts if k != "SHUT-001"), verdicts
+    messages = [r["message"] for r in run.findings if r["verdict"] == "NO_TELEMETRY"]
+    waited = [m for m in messages if "not waited for again" not in m]
+    assert len(waited) <= 3, waited  # at most once per signal
+    assert "OTEL_EXPORTER_OTLP_PROTOCOL=grpc" in waited[0] and "OTLP/HTTP exporter pointed at the gRPC port" \
+        in waited[0], waited[0]
+    assert "diagnosis (traces):" in run.output
+
+
+@pytest.mark.parametrize("faults, expected", [
+    ("ignore-sigterm", "did not exit within 10s of SIGTERM"),
+    ("no-flush-on-exit", "never arrived"),
+])
+def test_shutdown_is_judged(suite_runner, faults, expected):
+    run = _faulty(suite_runner, faults, "-k", "shut_001 or prop_001")
+    assert run.verdicts() == {"SHUT-001": "MISMATCH", "PROP-001": "PASS"}, run.output[-3000:]
+    assert expected in run.findings[[r["id"] for r in run.findings].index("SHUT-001")]["message"]
+
+
+@pytest.mark.parametrize("faults, missing", [
+    ("no-contract", "does not implement the conformance contract"),
+    ("no-health", "grpc.health.v1"),
+])
+def test_a_service_that_cannot_be_checked_is_one_session_error(suite_runner, faults, missing):
+    run = _faulty(suite_runner, faults)
+    assert run.returncode == 1
+    # Every check is listed, none of them run: the report still covers the whole catalog.
+    assert set(run.verdicts().values()) == {"TARGET_ERROR"}, run.verdicts()
+    assert {row["id"] for row in run.findings} == set(load_catalog())
+    assert run.output.count(missing) == 2, run.output  # the one error, and the report's session line
+    assert "docs/target-contract.md" in run.output
+    assert "session error:" in run.output
+
+
+def test_a_stolen_collector_port_is_a_usage_error_naming_the_holder(suite_runner):
+    thief = grpc.server(futures.ThreadPoolExecutor(1))  # SO_REUSEPORT on, as grpcio defaults
+    port = thief.add_insecure_port("127.0.0.1:0")
+    thief.start()
+    try:
+        run = suite_runner(f"--target-cmd={PYTHON_REFERENCE}", f"--otlp-port={port}", *FAST)
+    finally:
+        thief.stop(0)
+    assert run.returncode == 4, run.output[-2000:]
+    assert f"127.0.0.1:{port}: the port is in use" in run.output
+    assert "held by pid" in run.output and "pytest" in run.output
+
+
+def test_xdist_gives_the_same_report_and_findings_as_a_serial_run(suite_runner):
+    serial = suite_runner(f"--target-cmd={PYTHON_REFERENCE}", *FAST)
+    parallel = suite_runner(f"--target-cmd={PYTHON_REFERENCE}", *FAST, "-n", "2")
+    assert serial.returncode == parallel.returncode == 0, parallel.output[-3000:]
+
+    def essence(run):
+        return sorted((r["nodeid"], r["id"], r["level"], r["verdict"], r["title"], r["spec"]) for r in run.findings)
+
+    assert essence(parallel) == essence(serial)
+    assert {row["id"] for row in serial.findings} == set(load_catalog())
+
+    def report(run):
+        lines = run.output.split("conformance report", 1)[1].splitlines()
+        return [line for line in lines if line.split()[:1] and line.split()[0][:4] in
+                ("PROP", "SPAN", "STAT", "RES-", "LOG-", "MET-", "OTLP", "SHUT", "MUST")]
+
+    assert report(parallel) == report(serial)
+
+
+def test_attach_mode_under_xdist_is_refused(suite_runner):
+    run = suite_runner("--target=127.0.0.1:1", "-n", "2")
+    assert run.returncode == 4 and "only one of them can listen on a fixed OTLP port" in run.output
+
+
+def test_target_cmd_with_a_space_does_not_move_the_rootdir(suite_runner, tmp_path):
+    spaced = suite_runner("--target-cmd", PYTHON_REFERENCE, "-k", "prop_001", *FAST)
+    joined = suite_runner(f"--target-cmd={PYTHON_REFERENCE}", "-k", "prop_001", *FAST)
+    assert spaced.verdicts() == joined.verdicts() == {"PROP-001": "PASS"}, spaced.output[-2000:]
+    # Node ids are relative to the rootdir: equal ids mean the same rootdir (the working directory).
+    assert [r["nodeid"] for r in spaced.findings] == [r["nodeid"] for r in joined.findings]
