@@ -73,6 +73,7 @@ def save(path: str, suite, recorder: Recorder) -> None:
                                  "address": suite.client.address, "protocol": suite.protocol,
                                  "probe_calls": suite.probe_calls, "exporter_setup": suite.watch.exporter_setup},
         "ending": asdict(suite.launched.ending) if suite.launched and suite.launched.ending else None,
+        "shutdown_ending": asdict(suite.shutdown_ending) if suite.shutdown_ending else None,
         "exports": [{"signal": e.signal, "transport": e.transport, "raw": base64.b64encode(e.raw).decode(),
                      "metadata": [list(m) for m in e.metadata], "received_at": e.received_at}
                     for e in suite.collector.exports()],
@@ -195,6 +196,9 @@ class ReplayClient(ContractCalls):
     def close(self) -> None:
         pass
 
+    def sibling(self, address: str) -> "ReplayClient":
+        return self  # one tape, whichever instance a call went to
+
     def call(self, method, request, metadata=(), timeout=None) -> CallResult:
         if self.tape is None or not self.tape.calls:
             raise ReplayDiverged(f"the check made a {method} call the capture does not have")
@@ -214,6 +218,7 @@ class ReplayedTarget:
 
     def __init__(self, command: str, lines: list[str], ending: dict | None, clock: VirtualClock):
         self.command, self.lines, self._clock = command, lines, clock
+        self.address = "replayed-target:0"
         self._recorded = Ending(**ending) if ending else None
         self.ending: Ending | None = None
 

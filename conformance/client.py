@@ -86,6 +86,13 @@ class TargetClient(ContractCalls):
     def close(self) -> None:
         self._channel.close()
 
+    def sibling(self, address: str) -> "TargetClient":
+        """A client for another instance whose calls land in this client's history and capture
+        (so a check's evidence and replay see them), counted apart."""
+        other = TargetClient(address, self.call_timeout)
+        other._lock, other.history, other.recorder = self._lock, self.history, self.recorder
+        return other
+
     def call(self, method: str, request: Any, metadata: tuple[tuple[str, str], ...] = (),
              timeout: float | None = None) -> CallResult:
         rpc = getattr(self._stub, method)

@@ -24,10 +24,11 @@ from .options import DEFAULT_MANIFEST, pytest_addoption, repair_rootdir  # noqa:
 from .profiles import TeamSchema, load_team_schema
 from .registry import CheckInfo, Level, info_for, load_catalog
 from .results import ROW, WORKER_KEY, Results, apply_manifest, make_row
-from .session import SessionError, Suite, UsageProblem, replayed, start_live, stop_live
+from .session import SessionError, Suite, UsageProblem, replayed, start_live, start_spare, stop_live
 from .verdicts import CheckFailure
 
 CHECKS_DIR = Path(__file__).resolve().parent / "checks"
+NOT_RUN = "not run: the target cannot be checked (see the session error)"
 
 _STATE = pytest.StashKey["RunState"]()
 _EVIDENCE = pytest.StashKey[object]()
@@ -44,6 +45,7 @@ class RunState:
     replay: dict | None = None  # the loaded capture under --replay
     results: Results = field(default_factory=Results)
     starting: Future | None = None  # the live session, started while pytest collects
+    spare: Future | None = None  # the instance SHUT-001 stops
 
 
 def _is_worker(config) -> bool:
@@ -105,9 +107,11 @@ def pytest_unconfigure(config):
     state = config.stash.get(_STATE, None)
     if state is not None and state.starting is not None and state.suite is None:
         try:  # started for checks that were then deselected or never ran
-            stop_live(state.starting.result())
+            suite = state.starting.result()
         except (SessionError, UsageProblem):
-            pass
+            return
+        suite.spare = state.spare
+        stop_live(suite)
 
 
 def pytest_generate_tests(metafunc):
@@ -125,6 +129,16 @@ def pytest_collection_modifyitems(config, items):
             items[:] = keep
     # A check that stops the target runs after every other check (stable sort keeps the rest).
     items.sort(key=lambda i: bool((info := _check_info(i)) and info.runs_last))
+
+
+def pytest_collection_finish(session):
+    state = session.config.stash[_STATE]
+    wanted = any((info := _check_info(i)) is not None and info.runs_last for i in session.items)
+    if state.starting is not None and wanted and session.config.getoption("--target-cmd"):
+        # The instance SHUT-001 stops starts once the first one is up, while checks run.
+        pool = ThreadPoolExecutor(1, thread_name_prefix="conformance-spare")
+        state.spare = pool.submit(lambda: start_spare(session.config, state.starting.result()))
+        pool.shutdown(wait=False)
 
 
 @pytest.fixture(scope="session")
@@ -148,6 +162,7 @@ def _session_suite(request):
         yield None
         return
     state.suite.client.recorder = state.recorder
+    state.suite.spare = state.spare
     yield state.suite
     stop_live(state.suite)
     if state.recorder is not None:
@@ -159,7 +174,7 @@ def suite(request, _session_suite):
     state = request.config.stash[_STATE]
     if state.session_error is not None:
         if state.session_error_shown:
-            pytest.fail("TARGET_ERROR: not run: the target cannot be checked (session error above)", pytrace=False)
+            pytest.fail(f"TARGET_ERROR: {NOT_RUN}", pytrace=False)
         state.session_error_shown = True
         if not _is_worker(request.config):
             request.session.shouldfail = "session error: the target cannot be checked"
@@ -256,6 +271,8 @@ def pytest_runtest_makereport(item, call):
         verdict, message = "SKIPPED", _skip_reason(report_)
     else:
         verdict, message = _failure(call, report_)
+    if config.stash[_STATE].session_error is not None and report_.when == "setup":
+        message = NOT_RUN  # the error itself is the session's, shown once above the rows
     param = item.nodeid.partition("[")[2].rstrip("]")
     verdict, message = apply_manifest(report_, info, param, verdict, message,
                                       config.stash[_STATE].manifest, config.getoption("--fail-on"))
@@ -268,12 +285,15 @@ def pytest_runtest_makereport(item, call):
     return report_
 
 
-def _session_meta(state: RunState) -> dict | None:
+def _session_meta(config, state: RunState) -> dict | None:
     if state.suite is not None:
         return state.suite.meta()
     if state.session_error is not None:
-        return {"target": "not checked", "profile": "-", "profile_reason": "-", "semconv": "-",
-                "transports": [], "ending": None, "diagnoses": {}, "session_error": state.session_error}
+        target = (f"launched: {config.getoption('--target-cmd')}" if config.getoption("--target-cmd")
+                  else f"attached: {config.getoption('--target')}")
+        return {"target": f"{target} (not checked)", "profile": config.getoption("--semconv"),
+                "profile_reason": "no check ran", "semconv": "", "transports": [], "ending": None,
+                "diagnoses": {}, "session_error": state.session_error}
     return None
 
 
@@ -282,7 +302,7 @@ def pytest_sessionfinish(session):
     state = config.stash.get(_STATE, None)
     if state is None:
         return
-    meta = _session_meta(state)
+    meta = _session_meta(config, state)
     if _is_worker(config):
         config.workeroutput[WORKER_KEY] = meta
         return
@@ -291,8 +311,7 @@ def pytest_sessionfinish(session):
         for item in session.items:
             info = _check_info(item)
             if info is not None and item.nodeid not in state.results.rows:
-                state.results.add(make_row(info, item.nodeid, "TARGET_ERROR",
-                                           "not run: the target cannot be checked (session error)", {}))
+                state.results.add(make_row(info, item.nodeid, "TARGET_ERROR", NOT_RUN, {}))
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):

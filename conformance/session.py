@@ -6,6 +6,7 @@ session error instead of one error per check. ``replayed`` rebuilds a saved sess
 """
 from __future__ import annotations
 
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 
 import grpc
@@ -28,6 +29,10 @@ SHUTDOWN_GRACE = 10.0  # the contract: flush and exit 0 within 10 s of SIGTERM
 # Exporter settings a launched target gets, short so that no check waits on a batch timer.
 FAST_EXPORT = {"OTEL_BSP_SCHEDULE_DELAY": "5", "OTEL_BLRP_SCHEDULE_DELAY": "5",
                "OTEL_METRIC_EXPORT_INTERVAL": "50"}
+# The instance SHUT-001 stops gets timers far longer than the check lasts, so whatever it
+# exports after SIGTERM can only come from the shutdown's flush.
+SLOW_EXPORT = {"OTEL_BSP_SCHEDULE_DELAY": "60000", "OTEL_BLRP_SCHEDULE_DELAY": "60000",
+               "OTEL_METRIC_EXPORT_INTERVAL": "600000"}
 
 
 class SessionError(Exception):
@@ -52,6 +57,8 @@ class Suite:
     protocol: str = "grpc"
     clock: VirtualClock | None = None  # replay only
     probe_calls: int = 0  # Echo calls made before the checks, counted by the target too
+    spare: Future | None = None  # a second instance, for SHUT-001 to stop (launch mode)
+    shutdown_ending: Ending | None = None  # how that instance ended
     untraced_calls: int = field(default=0, init=False)
 
     @property
@@ -65,17 +72,28 @@ class Suite:
         step = self.untraced_calls % 12
         return int(ids.draw(lambda: str(30 + 15 * step)))
 
-    def stop_target(self) -> Ending | None:
-        return self.launched.stop(SHUTDOWN_GRACE) if self.launched is not None else None
+    def shutdown_instance(self) -> tuple[TargetClient, LaunchedTarget]:
+        """(client, target) of the instance SHUT-001 stops; TargetError when it did not start."""
+        return self.client.sibling(self.spare.result().address), self.spare.result()
+
+    def stop_for_shutdown_check(self, target) -> Ending:
+        self.shutdown_ending = target.stop(SHUTDOWN_GRACE)
+        return self.shutdown_ending
 
     def meta(self) -> dict:
         mode = f"launched: {self.launched.command}" if self.launched else f"attached: {self.client.address}"
-        ending = self.launched.ending if self.launched is not None else None
+        ending = self.shutdown_ending or (self.launched.ending if self.launched is not None else None)
         return {"target": mode, "profile": self.profile.name, "profile_reason": self.profile.reason,
                 "semconv": self.profile.semconv,
                 "transports": sorted({e.transport for e in self.collector.exports() if not e.error}),
                 "ending": ending.describe(SHUTDOWN_GRACE) if ending else None,
                 "diagnoses": dict(self.watch.diagnoses)}
+
+
+def start_spare(config, suite: Suite) -> LaunchedTarget:
+    """Another instance of the launched target, with long batch timers (see SLOW_EXPORT)."""
+    env = {**launch_env(config, suite.collector), **SLOW_EXPORT}
+    return LaunchedTarget(suite.launched.command, env).start(config.getoption("--ready-timeout"))
 
 
 def launch_env(config, collector: FakeCollector) -> dict[str, str]:
@@ -167,7 +185,9 @@ def start_live(config) -> Suite:
 
 def stop_live(suite: Suite) -> None:
     suite.client.close()
-    suite.stop_target()
+    suite.launched is not None and suite.launched.stop(SHUTDOWN_GRACE)
+    if suite.spare is not None and suite.spare.exception() is None:
+        suite.spare.result().stop(grace=2)  # a no-op once SHUT-001 stopped it
     suite.downstream.stop()
     suite.collector.stop()
 
@@ -178,11 +198,14 @@ def replayed(config, document: dict) -> Suite:
     clock = VirtualClock(min(times, default=0.0) - 1)
     meta = document["suite"]
     collector = ReplayCollector(document["exports"], clock)
-    launched = ReplayedTarget(meta["target"], document["stdout"], document.get("ending"), clock) \
-        if meta["launched"] else None
+    launched = spare = None
+    if meta["launched"]:
+        launched = ReplayedTarget(meta["target"], document["stdout"], document.get("ending"), clock)
+        spare = Future()
+        spare.set_result(ReplayedTarget(meta["target"], [], document.get("shutdown_ending"), clock))
     profile = Profile(meta["profile"], f"{meta['profile_reason']}; replayed from {config.getoption('--replay')}")
     client = ReplayClient(meta["address"], clock)
     client.calls_made[("Echo", "OK")] += meta.get("probe_calls", 0)
     watch = SignalWatch(collector, config.getoption("--telemetry-timeout"), meta.get("exporter_setup", ""))
     return Suite(collector, ReplayDownstream(document["downstream"], clock), client, profile, watch,
-                 meta["service_name"], launched, meta["protocol"], clock, meta.get("probe_calls", 0))
+                 meta["service_name"], launched, meta["protocol"], clock, meta.get("probe_calls", 0), spare)

@@ -22,6 +22,7 @@ class SuiteRun:
     findings: list[dict]
     output: str
     seconds: float
+    meta: dict | None = None  # the findings file's session description
 
     def verdicts(self) -> dict[str, str]:
         """Verdict per check instance, e.g. {'PROP-001': 'PASS', 'STAT-001[NOT_FOUND]': 'MISMATCH'}."""
@@ -46,8 +47,9 @@ def run_suite(tmp_path: Path, *args: str, env: dict | None = None, timeout: floa
     proc = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q",
                            f"--findings={findings}", *args],
                           cwd=tmp_path, env=full_env, capture_output=True, text=True, timeout=timeout)
-    rows = json.loads(findings.read_text())["findings"] if findings.exists() else []
-    return SuiteRun(proc.returncode, rows, proc.stdout + proc.stderr, time.monotonic() - started)
+    document = json.loads(findings.read_text()) if findings.exists() else {"findings": []}
+    return SuiteRun(proc.returncode, document["findings"], proc.stdout + proc.stderr,
+                    time.monotonic() - started, document.get("target"))
 
 
 @pytest.fixture

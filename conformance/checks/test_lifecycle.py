@@ -4,12 +4,12 @@ from __future__ import annotations
 import pytest
 
 from otelconform.contract import pb
-from otelconform.ids import unique
+from otelconform_fixtures.target import TargetError
+
+from otelconform.ids import new_span_id, new_trace_id, traceparent, unique
 from otelconform.registry import check
 from otelconform.session import SHUTDOWN_GRACE
-from otelconform.verdicts import Mismatch, NoTelemetry
-
-from ._calls import traced_call
+from otelconform.verdicts import Mismatch, NoTelemetry, TargetUnresponsive
 
 
 @check("SHUT-001", "MUST", "on SIGTERM the service flushes every signal and exits 0 within 10 s",
@@ -21,9 +21,18 @@ def test_shut_001_sigterm_flushes_and_exits(suite):
         pytest.skip("needs --target-cmd: only a service the suite started can be stopped by it")
     # Judge only signals that arrive at all: a signal never sent is another check's finding.
     signals = [s for s in ("traces", "logs", "metrics") if suite.watch.arrived(s)]
+    try:
+        # A second instance whose batch timers outlast the check: only the flush on shutdown
+        # can deliver what it recorded.
+        client, target = suite.shutdown_instance()
+    except TargetError as exc:
+        raise TargetUnresponsive(f"a second instance of the service, for the shutdown check, did not "
+                                 f"start: {exc}") from None
     message = unique("before sigterm")
-    _, trace_id, parent_id = traced_call(suite, "log", message, pb.SEVERITY_INFO, {})
-    ending = suite.stop_target()  # no wait for the call's telemetry first: shutdown must flush it
+    trace_id, parent_id = new_trace_id(), new_span_id()
+    client.log(message, pb.SEVERITY_INFO, {}, metadata=(("traceparent", traceparent(trace_id, parent_id)),)
+               ).require()
+    ending = suite.stop_for_shutdown_check(target)
     problems = []
     if not ending.in_time or ending.exit_code != 0:
         problems.append(f"expected exit status 0 within {SHUTDOWN_GRACE:g}s of SIGTERM, but the service "
