@@ -8,6 +8,7 @@ does not have hypothesis (it costs ~0.7 s of start-up).
 
     .venv/bin/python bench/full_run.py --runs 5
     .venv/bin/python bench/full_run.py --runs 5 --reference go --reference rust
+    .venv/bin/python bench/full_run.py --runs 9 --reference python --pytest-arg=--check-concurrency=1
 
 This is a benchmark, not a test: it asserts nothing and prints numbers to compare over time.
 """
@@ -29,11 +30,11 @@ REFERENCES = {  # name: (semconv profile, OTLP protocol)
 }
 
 
-def one_run(name: str, workdir: Path) -> tuple[float, str]:
+def one_run(name: str, workdir: Path, extra: list[str]) -> tuple[float, str]:
     semconv, protocol = REFERENCES[name]
     command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:hypothesispytest",
                f"--target-cmd={ROOT / 'reference_services' / name / 'run.sh'}", f"--semconv={semconv}",
-               f"--otlp-protocol={protocol}"]
+               f"--otlp-protocol={protocol}", *extra]
     started = time.monotonic()
     proc = subprocess.run(command, cwd=workdir, capture_output=True, text=True, timeout=300)
     seconds = time.monotonic() - started
@@ -45,13 +46,15 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--reference", action="append", choices=sorted(REFERENCES))
     parser.add_argument("--output", help="also write the numbers as JSON")
+    parser.add_argument("--pytest-arg", action="append", default=[], metavar="ARG",
+                        help="pass ARG to pytest, e.g. --pytest-arg=--check-concurrency=1")
     args = parser.parse_args()
     results = {}
     with tempfile.TemporaryDirectory() as workdir:
         for name in args.reference or list(REFERENCES):
             times, last = [], ""
             for _ in range(args.runs):
-                seconds, last = one_run(name, Path(workdir))
+                seconds, last = one_run(name, Path(workdir), args.pytest_arg)
                 times.append(seconds)
             results[name] = {"median_s": statistics.median(times), "min_s": min(times), "max_s": max(times),
                              "runs": times, "last_summary": last}

@@ -5,6 +5,8 @@ times), what the target wrote on stdout, and per check the ids it drew and the c
 made with their outcomes. Replay feeds the checks the same ids and call outcomes and
 reveals the telemetry on a virtual clock in the order and at the times it arrived, so
 every wait in a check sees what it saw live.
+
+PYTEST_DONT_REWRITE: the suite fails checks by raising, never with a bare assert.
 """
 from __future__ import annotations
 

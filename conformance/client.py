@@ -2,6 +2,8 @@
 
 It is deliberately not instrumented: checks set ``traceparent`` and friends by hand, and
 an instrumented client would overwrite them with its own span's context.
+
+PYTEST_DONT_REWRITE: the suite fails checks by raising, never with a bare assert.
 """
 from __future__ import annotations
 
@@ -16,6 +18,9 @@ import grpc
 from .contract import pb, services
 from .verdicts import TargetUnresponsive
 
+# The check running on this thread (checks may run concurrently), to attribute calls to it.
+RUNNING = threading.local()
+
 
 @dataclass
 class CallResult:
@@ -26,6 +31,7 @@ class CallResult:
     started_at: float
     ended_at: float
     metadata_sent: tuple[tuple[str, str], ...] = field(default_factory=tuple)
+    check: str | None = field(default_factory=lambda: getattr(RUNNING, "check", None))  # who made it
 
     def require(self, code: grpc.StatusCode = grpc.StatusCode.OK) -> "CallResult":
         """A check's precondition: the contract method ended as the suite asked. Otherwise

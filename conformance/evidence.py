@@ -1,4 +1,7 @@
-"""What one check sent and received, for reports: trace ids, metadata, spans and logs."""
+"""What one check sent and received, for reports: trace ids, metadata, spans and logs.
+
+PYTEST_DONT_REWRITE: the suite fails checks by raising, never with a bare assert.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -72,10 +75,12 @@ class Evidence:
         return "\n".join(lines)
 
 
-def collect(suite, calls_before: int, downstream_before: int) -> Evidence:
-    calls = suite.client.history[calls_before:]
-    downstream = suite.downstream.all_calls()[downstream_before:]
-    evidence = Evidence(calls, downstream, [], [])
+def collect(suite, check: str) -> Evidence:
+    """What ``check`` sent and received; its calls carry its name, whichever thread made them."""
+    evidence = Evidence([c for c in list(suite.client.history) if c.check == check], [], [], [])
+    sent = set(evidence.trace_ids)
+    evidence.downstream = [d for d in suite.downstream.all_calls()
+                           if any((p := parse_traceparent(v)) and p[1] in sent for v in d.values("traceparent"))]
     trace_ids = set(evidence.trace_ids)
     evidence.spans = [s for t in evidence.trace_ids for s in suite.collector.spans(t)]
     evidence.logs = [r for r in suite.collector.logs() if r.trace_id in trace_ids]

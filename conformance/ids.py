@@ -2,6 +2,8 @@
 
 Every random value a check draws goes through ``draw`` so that a captured run can be
 replayed with the very same ids (see ``capture``).
+
+PYTEST_DONT_REWRITE: the suite fails checks by raising, never with a bare assert.
 """
 from __future__ import annotations
 

@@ -3,6 +3,8 @@
 The semantics are strict so a manifest cannot rot: a listed check that passes fails the
 run (the entry must go), an expired entry fails the run, and an ID the catalog does not
 know is a usage error.
+
+PYTEST_DONT_REWRITE: the suite fails checks by raising, never with a bare assert.
 """
 from __future__ import annotations
 

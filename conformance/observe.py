@@ -8,9 +8,12 @@ never an exact span name (that is SPAN-002/004's to judge).
 
 Every wait goes through ``SignalWatch``: a signal that never arrives is diagnosed once for
 the session, and later checks waiting for it fail at once, pointing at that diagnosis.
+
+PYTEST_DONT_REWRITE: the suite fails checks by raising, never with a bare assert.
 """
 from __future__ import annotations
 
+import threading
 from typing import Callable, TypeVar
 
 from otelconform_fixtures.collector import FakeCollector
@@ -33,21 +36,47 @@ class SignalWatch:
         self.timeout = timeout
         self.exporter_setup = exporter_setup  # what the target was told, for the diagnosis
         self.diagnoses: dict[str, str] = {}
+        self._seen: set[str] = set()
+        # While one check finds out whether a signal comes at all, concurrent checks waiting
+        # for the same signal wait for its answer instead of each waiting out the timeout.
+        self._first_wait: dict[str, threading.Event] = {}
+        self._lock = threading.Lock()
 
     def arrived(self, signal: str) -> bool:
-        return any(not e.error for e in self.collector.exports(signal))
+        if signal not in self._seen and any(not e.error for e in self.collector.exports(signal)):
+            self._seen.add(signal)
+        return signal in self._seen
 
     def wait(self, signal: str, condition: Callable[[], T], what: str, timeout: float | None = None) -> T:
         """``condition()`` once truthy; its falsy value at the timeout when ``signal`` arrives
         at all (the caller judges what arrived); NoTelemetry when ``signal`` never did."""
+        timeout = self.timeout if timeout is None else timeout
+        with self._lock:
+            gate = self._first_wait.get(signal)
+            first = gate is None and not self.arrived(signal)
+            if first:
+                gate = self._first_wait[signal] = threading.Event()
+        if not first and gate is not None and not gate.is_set():
+            gate.wait(timeout)
         if signal in self.diagnoses and not self.arrived(signal):
             raise NoTelemetry(f"expected {what}, but no {signal} has arrived from the target in this "
                               f"session (not waited for again): {self.diagnoses[signal]}")
-        result = self.collector.wait_for(condition, self.timeout if timeout is None else timeout)
-        if not result and not self.arrived(signal):
-            self.diagnoses[signal] = self.diagnose(signal, self.timeout if timeout is None else timeout)
-            raise NoTelemetry(f"expected {what}: {self.diagnoses[signal]}")
-        return result
+
+        def watched():
+            result = condition()
+            if first and self.arrived(signal):
+                gate.set()
+            return result
+
+        try:
+            result = self.collector.wait_for(watched, timeout)
+            if not result and not self.arrived(signal):
+                self.diagnoses[signal] = self.diagnose(signal, timeout)
+                raise NoTelemetry(f"expected {what}: {self.diagnoses[signal]}")
+            return result
+        finally:
+            if first:
+                gate.set()
 
     def diagnose(self, signal: str, waited: float) -> str:
         counts = []

@@ -1,4 +1,7 @@
-"""The suite's command-line options (``pytest --help``, group "conformance")."""
+"""The suite's command-line options (``pytest --help``, group "conformance").
+
+PYTEST_DONT_REWRITE: the suite fails checks by raising, never with a bare assert.
+"""
 from __future__ import annotations
 
 from .profiles import PROFILES
@@ -46,6 +49,9 @@ def pytest_addoption(parser):
                     help="save everything received and sent, for --replay (.gz to compress)")
     group.addoption("--replay", metavar="FILE",
                     help="re-judge a --capture-run offline: same checks, same verdicts, no target")
+    group.addoption("--check-concurrency", type=int, default=8, metavar="N",
+                    help="how many independent checks run at once against the target (default 8; "
+                         "1 runs them one at a time)")
     group.addoption("--markdown", metavar="FILE",
                     help="write a Markdown summary (also appended to $GITHUB_STEP_SUMMARY when set)")
 

@@ -4,6 +4,8 @@
 collector; ``pytest --target-cmd "<command>"`` starts the service itself with the OTLP
 environment pointed at the collector; ``pytest --replay FILE`` re-judges a saved run with
 no service at all. With no test paths on the command line, the built-in checks are collected.
+
+PYTEST_DONT_REWRITE: the suite fails checks by raising, never with a bare assert.
 """
 from __future__ import annotations
 
@@ -18,6 +20,8 @@ import pytest
 
 from . import ids, report
 from .capture import Recorder, ReplayTape, load as load_capture, save as save_capture
+from .client import RUNNING
+from .concurrency import ConcurrentChecks
 from .evidence import collect
 from .manifest import ManifestError, load_manifest
 from .options import DEFAULT_MANIFEST, pytest_addoption, repair_rootdir  # noqa: F401 (hooks)
@@ -46,6 +50,7 @@ class RunState:
     results: Results = field(default_factory=Results)
     starting: Future | None = None  # the live session, started while pytest collects
     spare: Future | None = None  # the instance SHUT-001 stops
+    concurrent: ConcurrentChecks | None = None
 
 
 def _is_worker(config) -> bool:
@@ -164,6 +169,8 @@ def _session_suite(request):
     state.suite.client.recorder = state.recorder
     state.suite.spare = state.spare
     yield state.suite
+    if state.concurrent is not None:
+        state.concurrent.close()
     stop_live(state.suite)
     if state.recorder is not None:
         save_capture(config.getoption("--capture-run"), state.suite, state.recorder)
@@ -181,7 +188,27 @@ def suite(request, _session_suite):
         pytest.fail(f"TARGET_ERROR: {state.session_error}", pytrace=False)
     if _session_suite is None:
         pytest.skip("no target: run with --target=HOST:PORT or --target-cmd=COMMAND")
+    workers = request.config.getoption("--check-concurrency")
+    if state.concurrent is None and workers > 1 and state.recorder is None and state.replay is None:
+        state.concurrent = ConcurrentChecks(workers)
+        state.concurrent.start(request.session.items, _session_suite, _tape_key,
+                               lambda i: (info := _check_info(i)) is not None and not info.exclusive)
     return _session_suite
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_pyfunc_call(pyfuncitem):
+    """A check already running concurrently: its outcome; an exclusive one: after all others."""
+    runner = pyfuncitem.config.stash[_STATE].concurrent
+    if runner is None:
+        return None
+    if runner.runs(pyfuncitem):
+        failure = runner.outcome(pyfuncitem)
+        if failure is not None:
+            raise failure
+        return True
+    runner.drain()
+    return None
 
 
 def _check_info(item) -> CheckInfo | None:
@@ -213,14 +240,15 @@ def pytest_runtest_call(item):
             pytest.skip(f"{key} is not in the capture {item.config.getoption('--replay')}")
         suite.client.tape = ids.source = ReplayTape(tape)
         suite.clock.advance(tape["started_at"])
-    marks = (len(suite.client.history), len(suite.downstream.all_calls()))
+    RUNNING.check = key
     try:
         return (yield)
     finally:
+        RUNNING.check = None
         ids.source = None
         if state.recorder is not None:
             state.recorder.end()
-        evidence = collect(suite, *marks)
+        evidence = collect(suite, key)
         item.stash[_EVIDENCE] = evidence
         _attach_to_allure(item, evidence)
 

@@ -4,6 +4,8 @@
 conventions and ``dup`` both at once. The rules themselves are JSON Schemas in
 ``schemas/``; values that depend on the call (method, status code) are written ``$name``
 there and filled in per call.
+
+PYTEST_DONT_REWRITE: the suite fails checks by raising, never with a bare assert.
 """
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""The check catalog: every check registers its ID, level, spec reference and signal."""
+"""The check catalog: every check registers its ID, level, spec reference and signal.
+
+PYTEST_DONT_REWRITE: the suite fails checks by raising, never with a bare assert.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -27,15 +30,18 @@ class CheckInfo:
     killed_by: tuple[str, ...] = ()  # reference mutants this check must catch
     launch_only: bool = False  # needs the suite to start the target itself
     runs_last: bool = False  # ends the target's session (stops it), so runs after every other check
+    exclusive: bool = False  # needs the target to itself (counts its calls): never runs concurrently
 
 
 REGISTRY: dict[str, CheckInfo] = {}
 
 
 def check(id: str, level: str, title: str, spec: str, signal: str,
-          killed_by: tuple[str, ...] = (), launch_only: bool = False, runs_last: bool = False):
+          killed_by: tuple[str, ...] = (), launch_only: bool = False, runs_last: bool = False,
+          exclusive: bool = False):
     """Register a check function under ``id`` and mark it for the plugin's report."""
-    info = CheckInfo(id, Level(level), title, spec, signal, tuple(killed_by), launch_only, runs_last)
+    info = CheckInfo(id, Level(level), title, spec, signal, tuple(killed_by), launch_only, runs_last,
+                     exclusive or runs_last)
 
     def decorate(fn):
         existing = REGISTRY.get(id)

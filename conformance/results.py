@@ -4,6 +4,8 @@ A check's finding travels on its test report (``report.conformance_row``), which
 serialises from worker to controller like any report attribute; each worker's session
 description (target, profile, transports, diagnoses) travels in ``workeroutput``. Every
 report format renders from the ``Results`` of the process that owns the terminal.
+
+PYTEST_DONT_REWRITE: the suite fails checks by raising, never with a bare assert.
 """
 from __future__ import annotations
 

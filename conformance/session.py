@@ -3,10 +3,13 @@
 ``start_live`` brings everything up and probes the target once, so that a service that
 cannot be checked at all (did not start, no health service, no contract) is one clear
 session error instead of one error per check. ``replayed`` rebuilds a saved session.
+
+PYTEST_DONT_REWRITE: the suite fails checks by raising, never with a bare assert.
 """
 from __future__ import annotations
 
-from concurrent.futures import Future
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import grpc
@@ -60,6 +63,8 @@ class Suite:
     spare: Future | None = None  # a second instance, for SHUT-001 to stop (launch mode)
     shutdown_ending: Ending | None = None  # how that instance ended
     untraced_calls: int = field(default=0, init=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+    _stopping: Future | None = field(default=None, init=False, repr=False)
 
     @property
     def telemetry_timeout(self) -> float:
@@ -68,15 +73,21 @@ class Suite:
     def untraced_sleep_ms(self) -> int:
         """A Sleep duration no other untraced call of this session asks for (drawn through
         ``ids`` so a replay asks for the same), which identifies the call's span."""
-        self.untraced_calls += 1
-        step = self.untraced_calls % 12
-        return int(ids.draw(lambda: str(30 + 15 * step)))
+        with self._lock:
+            self.untraced_calls += 1
+            step = self.untraced_calls % 8
+        # 40 ms apart: more than a call's overhead, even with checks running concurrently.
+        return int(ids.draw(lambda: str(30 + 40 * step)))
 
     def shutdown_instance(self) -> tuple[TargetClient, LaunchedTarget]:
         """(client, target) of the instance SHUT-001 stops; TargetError when it did not start."""
         return self.client.sibling(self.spare.result().address), self.spare.result()
 
     def stop_for_shutdown_check(self, target) -> Ending:
+        """Stop the instance SHUT-001 judges; the first instance, whose checks all ran before
+        (SHUT-001 runs last), is stopped alongside rather than after it."""
+        if self.launched is not None and self.clock is None:
+            self._stopping = ThreadPoolExecutor(1).submit(self.launched.stop, SHUTDOWN_GRACE)
         self.shutdown_ending = target.stop(SHUTDOWN_GRACE)
         return self.shutdown_ending
 
@@ -185,7 +196,10 @@ def start_live(config) -> Suite:
 
 def stop_live(suite: Suite) -> None:
     suite.client.close()
-    suite.launched is not None and suite.launched.stop(SHUTDOWN_GRACE)
+    if suite._stopping is not None:
+        suite._stopping.result()
+    elif suite.launched is not None:
+        suite.launched.stop(SHUTDOWN_GRACE)
     if suite.spare is not None and suite.spare.exception() is None:
         suite.spare.result().stop(grace=2)  # a no-op once SHUT-001 stopped it
     suite.downstream.stop()

@@ -6,6 +6,8 @@ front), or re-emit an entry unchanged at the front (the same thing with an equal
 Every other entry keeps its value and its order relative to the others. Deleting another
 participant's entry is allowed only to stay within the limits (§3.3.1.5: at least 512
 characters SHOULD be propagated), which a short tracestate never reaches.
+
+PYTEST_DONT_REWRITE: the suite fails checks by raising, never with a bare assert.
 """
 from __future__ import annotations
 

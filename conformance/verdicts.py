@@ -3,6 +3,8 @@
 A check raises one of these instead of a bare ``assert`` so that "the target exported
 nothing" (NO_TELEMETRY), "it exported something wrong" (MISMATCH) and "it did not answer
 the call" (TARGET_ERROR) stay distinct in every report.
+
+PYTEST_DONT_REWRITE: the suite fails checks by raising, never with a bare assert.
 """
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""Shutdown: on SIGTERM the service flushes what it recorded and exits 0 in time."""
+"""Shutdown: on SIGTERM the service flushes what it recorded and exits 0 in time.
+
+PYTEST_DONT_REWRITE: the suite fails checks by raising, never with a bare assert.
+"""
 from __future__ import annotations
 
 import pytest

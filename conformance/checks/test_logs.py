@@ -1,4 +1,7 @@
-"""Log records emitted inside a request carry that request's trace context."""
+"""Log records emitted inside a request carry that request's trace context.
+
+PYTEST_DONT_REWRITE: the suite fails checks by raising, never with a bare assert.
+"""
 from __future__ import annotations
 
 import json

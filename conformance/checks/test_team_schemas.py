@@ -1,4 +1,7 @@
-"""Rules a team adds with ``--schema FILE`` (e.g. require deployment.environment)."""
+"""Rules a team adds with ``--schema FILE`` (e.g. require deployment.environment).
+
+PYTEST_DONT_REWRITE: the suite fails checks by raising, never with a bare assert.
+"""
 from __future__ import annotations
 
 from otelconform.ids import unique

@@ -1,0 +1,61 @@
+"""Running independent checks concurrently against one target, to keep a full run fast.
+
+Each check owns its trace ids, payloads and (for untraced calls) a distinct Sleep duration,
+so most checks can run at once: as soon as the session is up, their bodies start on a thread
+pool, and pytest's own call of each check waits for that check's outcome and re-raises it.
+A check marked ``exclusive`` (it counts calls, or stops the target) runs the ordinary way,
+after every concurrent check has finished. Capture and replay run one check at a time, so a
+replay meets the calls in the order they were recorded.
+
+PYTEST_DONT_REWRITE: the suite fails checks by raising, never with a bare assert.
+"""
+from __future__ import annotations
+
+import inspect
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+
+from .client import RUNNING
+
+
+class ConcurrentChecks:
+    def __init__(self, workers: int):
+        self._pool = ThreadPoolExecutor(workers, thread_name_prefix="conformance-check")
+        self._futures: dict[str, Future] = {}
+
+    @staticmethod
+    def _arguments(item, suite) -> dict | None:
+        """The check function's arguments, when they are only the suite and its parameters."""
+        params = dict(getattr(getattr(item, "callspec", None), "params", {}))
+        names = set(inspect.signature(item.obj).parameters)
+        if not names <= {"suite", *params}:
+            return None
+        return {name: suite if name == "suite" else params[name] for name in names}
+
+    def start(self, items, suite, key_of, eligible) -> None:
+        for item in items:
+            arguments = self._arguments(item, suite) if eligible(item) else None
+            if arguments is not None:
+                self._futures[item.nodeid] = self._pool.submit(self._run, item.obj, arguments, key_of(item))
+
+    @staticmethod
+    def _run(function, arguments: dict, key: str) -> BaseException | None:
+        RUNNING.check = key
+        try:
+            function(**arguments)
+            return None
+        except BaseException as exc:  # noqa: BLE001 (pytest's skip and fail outcomes included)
+            return exc
+        finally:
+            RUNNING.check = None
+
+    def runs(self, item) -> bool:
+        return item.nodeid in self._futures
+
+    def outcome(self, item) -> BaseException | None:
+        return self._futures[item.nodeid].result()
+
+    def drain(self) -> None:
+        wait(list(self._futures.values()))
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
