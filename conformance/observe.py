@@ -56,8 +56,8 @@ class SignalWatch:
             first = gate is None and not self.arrived(signal)
             if first:
                 gate = self._first_wait[signal] = threading.Event()
-        if not first and gate is not None and not gate.is_set():
-            gate.wait(timeout)
+        if not first and gate is not None:
+            gate.wait(2 * timeout + 1)  # set once the first waiter's own bounded wait is over
         if signal in self.diagnoses and not self.arrived(signal):
             raise NoTelemetry(f"expected {what}, but no {signal} has arrived from the target in this "
                               f"session (not waited for again): {self.diagnoses[signal]}")

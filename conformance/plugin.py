@@ -189,7 +189,9 @@ def suite(request, _session_suite):
     if _session_suite is None:
         pytest.skip("no target: run with --target=HOST:PORT or --target-cmd=COMMAND")
     workers = request.config.getoption("--check-concurrency")
-    if state.concurrent is None and workers > 1 and state.recorder is None and state.replay is None:
+    # An xdist worker collects every check but runs only those it is sent: it runs them in turn.
+    serial = state.recorder is not None or state.replay is not None or _is_worker(request.config)
+    if state.concurrent is None and workers > 1 and not serial:
         state.concurrent = ConcurrentChecks(workers)
         state.concurrent.start(request.session.items, _session_suite, _tape_key,
                                lambda i: (info := _check_info(i)) is not None and not info.exclusive)
