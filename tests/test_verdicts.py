@@ -16,7 +16,7 @@ from otelconform.registry import load_catalog
 
 from .conftest import OTEL_TARGET, PYTHON_REFERENCE
 
-FAST = ("--telemetry-timeout=2", "--call-timeout=2", "--ready-timeout=10")
+FAST = ("--telemetry-timeout=3", "--call-timeout=3", "--ready-timeout=10")
 STATUS_CODES = ("INVALID_ARGUMENT", "NOT_FOUND", "PERMISSION_DENIED", "UNKNOWN", "INTERNAL", "UNAVAILABLE")
 
 
@@ -105,7 +105,7 @@ def test_a_target_exporting_the_wrong_protocol_gets_one_diagnosis(suite_runner):
     assert verdicts["SHUT-001"] == "NO_TELEMETRY"  # an exit in time proves no flush
     waited = {r["id"]: r["message"] for r in run.findings if r["verdict"] == "NO_TELEMETRY"
               and r["id"] != "SHUT-001" and "not waited for again" not in r["message"]}
-    assert len(waited) <= 3, waited  # at most once per signal
+    assert len(waited) <= 3, {k: v[:70] for k, v in waited.items()}  # at most once per signal
     waited = list(waited.values())
     assert "OTEL_EXPORTER_OTLP_PROTOCOL=grpc" in waited[0] and "OTLP/HTTP exporter pointed at the gRPC port" \
         in waited[0], waited[0]
