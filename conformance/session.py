@@ -65,10 +65,17 @@ class Suite:
     untraced_calls: int = field(default=0, init=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
     _stopping: Future | None = field(default=None, init=False, repr=False)
+    _untraced_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     @property
     def telemetry_timeout(self) -> float:
         return self.watch.timeout
+
+    @property
+    def untraced_turn(self) -> threading.Lock:
+        """Held by a check while it makes an untraced call and looks for its span: concurrent
+        load stretches calls, so two untraced calls in flight at once could swap spans."""
+        return self._untraced_lock
 
     def untraced_sleep_ms(self) -> int:
         """A Sleep duration no other untraced call of this session asks for (drawn through

@@ -31,9 +31,10 @@ def test_prop_001_server_span_continues_incoming_trace(suite):
        "W3C Trace Context §3.2 (no header: start a new trace); OTel trace API §Span creation", "traces",
        killed_by=("invent-parent",))
 def test_prop_002_no_traceparent_starts_new_root(suite):
-    call, requested = untraced_sleep(suite)
-    found = suite.watch.wait("traces", lambda: untraced_call_spans(suite, "Sleep", call, requested),
-                             "the span of a Sleep call made without traceparent")
+    with suite.untraced_turn:
+        call, requested = untraced_sleep(suite)
+        found = suite.watch.wait("traces", lambda: untraced_call_spans(suite, "Sleep", call, requested),
+                                 "the span of a Sleep call made without traceparent")
     if not found:
         raise Mismatch(f"no span for a Sleep call made without traceparent: expected a span outside the "
                        f"suite's traces naming the Sleep method and lasting {requested * 1000:.0f}-"
@@ -51,15 +52,16 @@ def test_prop_002_no_traceparent_starts_new_root(suite):
        killed_by=("drop-incoming-context",))
 def test_prop_003_unsampled_parent_is_not_exported(suite):
     unsampled_trace, parent = new_trace_id(), new_span_id()
-    unsampled_call, requested = untraced_sleep(
-        suite, metadata=(("traceparent", traceparent(unsampled_trace, parent, sampled=False)),))
-    # A sampled call made afterwards is a barrier: once its span is in, the exporter has
-    # flushed past the unsampled one, so its absence is meaningful.
-    _, barrier_trace, barrier_parent = traced_call(suite, "echo", unique("prop-003-barrier"))
-    server_span(suite, barrier_trace, barrier_parent)
-    recorded = (suite.collector.spans(unsampled_trace)
-                or [s for s in suite.collector.spans() if s.parent_span_id == parent]
-                or untraced_call_spans(suite, "Sleep", unsampled_call, requested))
+    with suite.untraced_turn:
+        unsampled_call, requested = untraced_sleep(
+            suite, metadata=(("traceparent", traceparent(unsampled_trace, parent, sampled=False)),))
+        # A sampled call made afterwards is a barrier: once its span is in, the exporter has
+        # flushed past the unsampled one, so its absence is meaningful.
+        _, barrier_trace, barrier_parent = traced_call(suite, "echo", unique("prop-003-barrier"))
+        server_span(suite, barrier_trace, barrier_parent)
+        recorded = (suite.collector.spans(unsampled_trace)
+                    or [s for s in suite.collector.spans() if s.parent_span_id == parent]
+                    or untraced_call_spans(suite, "Sleep", unsampled_call, requested))
     if recorded:
         raise Mismatch("expected no span for a call whose parent is unsampled (trace-flags 00), got: "
                        + recorded[0].summary() + "; a parent-based sampler must follow the incoming "
