@@ -41,6 +41,10 @@ def untraced_sleep(suite, metadata=()):
     """A Sleep whose distinct duration identifies its span; returns (result, requested seconds)."""
     duration_ms = suite.untraced_sleep_ms()
     result = suite.client.call("Sleep", pb.SleepRequest(duration_ms=duration_ms), metadata).require()
+    took_ms = (result.ended_at - result.started_at) * 1000
+    if took_ms < duration_ms - 1:
+        raise TargetUnresponsive(f"contract method Sleep should have taken at least {duration_ms} ms but "
+                                 f"returned after {took_ms:.0f} ms: Sleep must wait duration_ms")
     return result, duration_ms / 1000
 
 

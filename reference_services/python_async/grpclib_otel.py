@@ -67,6 +67,8 @@ from opentelemetry import metrics, propagate, trace
 from opentelemetry.propagators.textmap import Getter, Setter, TextMapPropagator
 from opentelemetry.trace import SpanKind, Status as SpanStatus, StatusCode
 
+_DEADLINE_RESET_SLACK_S = 0.05  # see _cancelled_status
+
 __all__ = ["instrument_server", "instrument_channel", "METADATA_GETTER", "METADATA_SETTER"]
 
 _SCOPE = "grpclib_otel"
@@ -283,7 +285,10 @@ class _Instrumentation:
     @staticmethod
     def _cancelled_status(call: _Call) -> Tuple[Status, str]:
         deadline = call.deadline
-        if deadline is not None and deadline.time_remaining() <= 0:
+        # A client whose own deadline passes resets the stream; its clock started when it
+        # sent the request, so the reset reaches us a moment before our copy of the same
+        # deadline runs out. That reset is the deadline, not a cancellation.
+        if deadline is not None and deadline.time_remaining() <= _DEADLINE_RESET_SLACK_S:
             return Status.DEADLINE_EXCEEDED, "deadline exceeded"
         return Status.CANCELLED, "cancelled"
 
