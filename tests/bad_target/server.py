@@ -70,6 +70,9 @@ class Servicer(services.ConformanceServicer):
 
     def Sleep(self, request, context):
         self._maybe_hang(context)
+        done = threading.Event()
+        context.add_callback(done.set)  # ends early when the call is cancelled
+        done.wait(request.duration_ms / 1000)
         return pb.SleepResponse()
 
     def StreamEcho(self, request, context):
