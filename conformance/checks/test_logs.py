@@ -82,6 +82,10 @@ def test_log_004_stdout_json_line(suite):
     # Only stdout and the span are judged here: whether OTLP log records arrive is LOG-001's.
     message, trace_id, parent_id = _log_call(suite)
     line = wait_until(lambda: _stdout_line(suite, message), suite.telemetry_timeout)
+    broken = [t for t in suite.launched.stdout_lines() if message in t] if line is None else []
+    if broken:
+        raise Mismatch(f"the stdout line with message {message!r} is not one JSON object: {broken[0][:300]!r}; "
+                       f"write each log line whole (one write per line, under a lock when threads log)")
     if line is None:
         raise NoTelemetry(f"no JSON line with message {message!r} on the service's stdout "
                           f"within {suite.telemetry_timeout:.0f}s")

@@ -57,6 +57,7 @@ FAULTS = {
 ACTIVE = {f.strip() for f in os.environ.get("BAD_TARGET_FAULTS", "").split(",") if f.strip()}
 
 SERVICE = "conformance.v1.Conformance"
+STDOUT_LOCK = threading.Lock()
 SERVICE_VERSION = "1.0.0"
 # Server span status is ERROR only for these (semconv docs/rpc/grpc.md, server side).
 SERVER_ERRORS = {grpc.StatusCode.UNKNOWN, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.UNIMPLEMENTED,
@@ -305,7 +306,9 @@ class Conformance(services.ConformanceServicer):
             "service": self._t.service_name,
             "attributes": attributes,
         }
-        print(json.dumps(line), flush=True)  # the suite reads stdout while we run
+        with STDOUT_LOCK:  # one write per line: concurrent calls must not interleave lines
+            sys.stdout.write(json.dumps(line) + "\n")
+            sys.stdout.flush()
         return pb.LogResponse()
 
     def Sleep(self, request, context):
