@@ -44,8 +44,14 @@ def test_shut_001_sigterm_flushes_and_exits(suite):
         problems.append(f"the span of the Log call made just before SIGTERM (trace {trace_id}) never arrived")
     if "logs" in signals and not any(r.body == message for r in suite.collector.logs()):
         problems.append("the log record emitted just before SIGTERM never arrived")
-    if "metrics" in signals and not any(e.received_at >= ending.signalled_at and not e.error
-                                        for e in suite.collector.exports("metrics")):
+    # The first instance keeps exporting metrics meanwhile: only this instance's count, told
+    # apart by its service.instance.id (as its span or log record carries it).
+    instance_ids = ({s.resource.get("service.instance.id") for s in suite.collector.spans(trace_id)}
+                    | {r.resource.get("service.instance.id") for r in suite.collector.logs() if r.body == message})
+    instance_ids.discard(None)
+    if "metrics" in signals and instance_ids and not any(
+            m.received_at >= ending.signalled_at and m.resource.get("service.instance.id") in instance_ids
+            for m in suite.collector.metrics()):
         problems.append("no metrics export arrived after SIGTERM (the final collection)")
     if not signals and not problems:
         raise NoTelemetry("the exit was in time, but no telemetry arrived in the whole session, so the "
