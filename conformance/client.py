@@ -42,9 +42,6 @@ class CallResult:
                 f"{self.code.name}{f' ({self.details})' if self.details else ''}: {_advice(self)}")
         return self
 
-    def require_ok(self) -> "CallResult":
-        return self.require(grpc.StatusCode.OK)
-
 
 def _advice(result: CallResult) -> str:
     if result.code == grpc.StatusCode.UNIMPLEMENTED:
