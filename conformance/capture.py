@@ -65,7 +65,8 @@ class Recorder:
 
 def _call_to_json(r: CallResult) -> dict:
     return {"method": r.method, "code": r.code.name, "details": r.details, "responses": len(r.responses),
-            "started_at": r.started_at, "ended_at": r.ended_at, "metadata_sent": [list(m) for m in r.metadata_sent]}
+            "started_at": r.started_at, "ended_at": r.ended_at, "metadata_sent": [list(m) for m in r.metadata_sent],
+            "refused": r.refused}
 
 
 def save(path: str, suite, recorder: Recorder) -> None:
@@ -208,7 +209,8 @@ class ReplayClient(ContractCalls):
         if recorded["method"] != method or [list(m) for m in metadata] != recorded["metadata_sent"]:
             raise ReplayDiverged(f"the check called {method} where the capture has {recorded['method']}")
         result = CallResult(method, CODES[recorded["code"]], recorded["details"], [None] * recorded["responses"],
-                            recorded["started_at"], recorded["ended_at"], tuple(metadata))
+                            recorded["started_at"], recorded["ended_at"], tuple(metadata),
+                            refused=recorded.get("refused", False))
         self._clock.advance(result.ended_at)
         self.calls_made[(method, result.code.name)] += 1
         self.history.append(result)

@@ -32,6 +32,9 @@ class CallResult:
     ended_at: float
     metadata_sent: tuple[tuple[str, str], ...] = field(default_factory=tuple)
     check: str | None = field(default_factory=lambda: getattr(RUNNING, "check", None))  # who made it
+    # The target's HTTP/2 or gRPC layer refused the request (a stream reset, a non-200
+    # answer) before any handler ran; only the exact-header client can provoke that.
+    refused: bool = False
 
     def require(self, code: grpc.StatusCode = grpc.StatusCode.OK) -> "CallResult":
         """A check's precondition: the contract method ended as the suite asked. Otherwise

@@ -29,6 +29,10 @@ def pytest_addoption(parser):
     group.addoption("--semconv", default="seed", choices=(*PROFILES, "auto"),
                     help="semantic-convention profile: seed (RPC semconv <= 1.38, the seed's table), "
                          "stable (current), dup (both), auto (what the target claims or shows)")
+    group.addoption("--trace-context-level", type=int, default=1, choices=(1, 2),
+                    help="W3C Trace Context level the target follows: 1 (the Recommendation, what "
+                         "OpenTelemetry SDKs implement; tenant@system tracestate keys) or 2 (relaxed "
+                         "key grammar, random trace-id flag); default 1")
     group.addoption("--schema", action="append", default=[], metavar="FILE",
                     help="a team rule: JSON Schema with an 'x-conformance' header {id, level, "
                          "applies_to}; may be given several times")

@@ -22,6 +22,7 @@ from otelconform_fixtures.target import Ending, LaunchedTarget, TargetError, wai
 from . import ids
 from .capture import ReplayClient, ReplayCollector, ReplayDownstream, ReplayedTarget, VirtualClock
 from .client import TargetClient
+from .exact_headers import ExactHeaderClient
 from .contract import SERVICE
 from .observe import SignalWatch
 from .profiles import Profile, detect_profile, get_profile
@@ -62,10 +63,13 @@ class Suite:
     probe_calls: int = 0  # Echo calls made before the checks, counted by the target too
     spare: Future | None = None  # a second instance, for SHUT-001 to stop (launch mode)
     shutdown_ending: Ending | None = None  # how that instance ended
+    exact_client: object = None  # sends W3C vectors with headers exactly as given (ExactHeaderClient)
+    trace_context_level: int = 1  # the W3C Trace Context level the target is judged at
     untraced_calls: int = field(default=0, init=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
     _stopping: Future | None = field(default=None, init=False, repr=False)
     _untraced_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+    _once: dict = field(default_factory=dict, init=False, repr=False)
 
     @property
     def telemetry_timeout(self) -> float:
@@ -86,6 +90,21 @@ class Suite:
         # 40 ms apart: more than a call's overhead, even with checks running concurrently.
         return int(ids.draw(lambda: str(30 + 40 * step)))
 
+    def once(self, key: str, compute):
+        """``compute()``'s result, computed by the first check that asks and shared with the rest
+        (a session-wide fact several checks depend on, established once)."""
+        with self._lock:
+            future = self._once.get(key)
+            first = future is None
+            if first:
+                future = self._once[key] = Future()
+        if first:
+            try:
+                future.set_result(compute())
+            except BaseException as exc:  # noqa: BLE001 (handed to every asker)
+                future.set_exception(exc)
+        return future.result()
+
     def shutdown_instance(self) -> tuple[TargetClient, LaunchedTarget]:
         """(client, target) of the instance SHUT-001 stops; TargetError when it did not start."""
         return self.client.sibling(self.spare.result().address), self.spare.result()
@@ -102,7 +121,7 @@ class Suite:
         mode = f"launched: {self.launched.command}" if self.launched else f"attached: {self.client.address}"
         ending = self.shutdown_ending or (self.launched.ending if self.launched is not None else None)
         return {"target": mode, "profile": self.profile.name, "profile_reason": self.profile.reason,
-                "semconv": self.profile.semconv,
+                "semconv": self.profile.semconv, "trace_context_level": self.trace_context_level,
                 "transports": sorted({e.transport for e in self.collector.exports() if not e.error}),
                 "ending": ending.describe(SHUTDOWN_GRACE) if ending else None,
                 "diagnoses": dict(self.watch.diagnoses)}
@@ -180,6 +199,7 @@ def start_live(config) -> Suite:
             wait_until_serving(address, config.getoption("--ready-timeout"))
         client = TargetClient(address, config.getoption("--call-timeout"))
         probe_contract(client)
+        exact_client = ExactHeaderClient(client)
     except (PortInUse, TargetError, SessionError) as exc:
         if client is not None:
             client.close()
@@ -196,7 +216,8 @@ def start_live(config) -> Suite:
     watch = SignalWatch(collector, config.getoption("--telemetry-timeout"), _exporter_setup(collector, env))
     suite = Suite(collector, downstream, client, get_profile("seed"), watch,
                   config.getoption("--service-name") if launch else None, launched,
-                  config.getoption("--otlp-protocol"), probe_calls=1)
+                  config.getoption("--otlp-protocol"), probe_calls=1, exact_client=exact_client,
+                  trace_context_level=config.getoption("--trace-context-level"))
     suite.profile = _resolve_profile(config, suite)
     return suite
 
@@ -229,4 +250,5 @@ def replayed(config, document: dict) -> Suite:
     client.calls_made[("Echo", "OK")] += meta.get("probe_calls", 0)
     watch = SignalWatch(collector, config.getoption("--telemetry-timeout"), meta.get("exporter_setup", ""))
     return Suite(collector, ReplayDownstream(document["downstream"], clock), client, profile, watch,
-                 meta["service_name"], launched, meta["protocol"], clock, meta.get("probe_calls", 0), spare)
+                 meta["service_name"], launched, meta["protocol"], clock, meta.get("probe_calls", 0), spare,
+                 exact_client=client, trace_context_level=meta.get("trace_context_level", 1))

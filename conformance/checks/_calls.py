@@ -7,9 +7,9 @@ from __future__ import annotations
 import grpc
 
 from otelconform.contract import pb
-from otelconform.ids import new_span_id, new_trace_id, traceparent, unique
+from otelconform.ids import new_span_id, new_trace_id, parse_traceparent, traceparent, unique
 from otelconform.observe import server_span
-from otelconform.verdicts import TargetUnresponsive
+from otelconform.verdicts import Mismatch, TargetUnresponsive
 
 
 def traced_call(suite, method: str, *args, expect: grpc.StatusCode = grpc.StatusCode.OK,
@@ -53,9 +53,26 @@ def relay(suite, tag: str, calls: int = 1, extra=()):
     payload = unique(tag)
     _, trace_id, parent_id = traced_call(suite, "relay", suite.downstream.address, payload, calls=calls,
                                          extra=extra)
+    return trace_id, parent_id, downstream_calls(suite, payload, calls)
+
+
+def downstream_calls(suite, payload: str, calls: int):
+    """The calls a Relay with ``payload`` made to the suite's downstream; TARGET_ERROR when
+    fewer than ``calls`` arrived, since then the relay did not happen as the contract asks."""
     observed = suite.downstream.wait_for_calls(payload, calls, suite.telemetry_timeout)
     if len(observed) < calls:
         raise TargetUnresponsive(f"contract method Relay should have called the suite's downstream "
                                  f"{calls} time(s) but called it {len(observed)} time(s): Relay must call "
                                  f"Echo on the address it is given, once per requested call")
-    return trace_id, parent_id, observed
+    return observed
+
+
+def outgoing_traceparent(call) -> tuple[str, str, str, str]:
+    """(version, trace id, parent id, flags) of the one valid traceparent an outgoing call carries."""
+    values = call.values("traceparent")
+    if len(values) != 1:
+        raise Mismatch(f"outgoing call: expected exactly one traceparent header, got {values!r}")
+    parsed = parse_traceparent(values[0])
+    if parsed is None:
+        raise Mismatch(f"outgoing traceparent is not valid W3C version 00: {values[0]!r}")
+    return parsed

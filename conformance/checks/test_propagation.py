@@ -4,13 +4,13 @@ PYTEST_DONT_REWRITE: the suite fails checks by raising, never with a bare assert
 """
 from __future__ import annotations
 
-from otelconform.ids import new_span_id, new_trace_id, parse_traceparent, traceparent, unique
+from otelconform.ids import new_span_id, new_trace_id, traceparent, unique
 from otelconform.observe import client_span, server_span, untraced_call_spans
 from otelconform.registry import check
 from otelconform.tracestate import forwarding_error
 from otelconform.verdicts import Mismatch, expect, expect_equal
 
-from ._calls import relay, traced_call, untraced_sleep
+from ._calls import outgoing_traceparent, relay, traced_call, untraced_sleep
 
 W3C_TC = "W3C Trace Context §3.2 traceparent / §3.3 tracestate"
 # Three entries, so that a reordering can be told from one entry moved to the front.
@@ -68,21 +68,11 @@ def test_prop_003_unsampled_parent_is_not_exported(suite):
                        "sampled flag instead of recording the call (in that trace or a new one)")
 
 
-def _outgoing_traceparent(call) -> tuple[str, str, str, str]:
-    values = call.values("traceparent")
-    if len(values) != 1:
-        raise Mismatch(f"outgoing call: expected exactly one traceparent header, got {values!r}")
-    parsed = parse_traceparent(values[0])
-    if parsed is None:
-        raise Mismatch(f"outgoing traceparent is not valid W3C version 00: {values[0]!r}")
-    return parsed
-
-
 @check("PROP-004", "MUST", "outgoing call carries the same trace id",
        W3C_TC + "; OTel propagators API (Inject)", "traces", killed_by=("no-outgoing-inject",))
 def test_prop_004_outgoing_call_keeps_trace_id(suite):
     trace_id, _, (call,) = relay(suite, "prop-004")
-    expect_equal("trace id sent downstream", trace_id, _outgoing_traceparent(call)[1])
+    expect_equal("trace id sent downstream", trace_id, outgoing_traceparent(call)[1])
 
 
 @check("PROP-005", "MUST", "outgoing parent id is the target's exported client span",
@@ -90,7 +80,7 @@ def test_prop_004_outgoing_call_keeps_trace_id(suite):
        killed_by=("no-outgoing-inject",))
 def test_prop_005_outgoing_parent_is_client_span(suite):
     trace_id, parent_id, (call,) = relay(suite, "prop-005")
-    _, _, sent_parent, _ = _outgoing_traceparent(call)
+    _, _, sent_parent, _ = outgoing_traceparent(call)
     expect(sent_parent != parent_id, "parent id sent downstream",
            f"a new span id, not the incoming parent {parent_id}", sent_parent)
     server = server_span(suite, trace_id, parent_id, outgoing=True)
@@ -103,7 +93,7 @@ def test_prop_005_outgoing_parent_is_client_span(suite):
        "W3C Trace Context §3.2.2.5 trace-flags", "traces", killed_by=("no-outgoing-inject",))
 def test_prop_006_outgoing_call_keeps_sampled_flag(suite):
     _, _, (call,) = relay(suite, "prop-006")
-    flags = int(_outgoing_traceparent(call)[3], 16)
+    flags = int(outgoing_traceparent(call)[3], 16)
     expect(flags & 0x01 == 0x01, "trace-flags sent downstream", "sampled bit 0x01 set", f"{flags:02x}")
 
 
@@ -138,7 +128,7 @@ def test_prop_008_outgoing_call_keeps_baggage(suite):
        killed_by=("no-outgoing-inject",))
 def test_prop_009_outgoing_calls_have_distinct_parents(suite):
     trace_id, _, calls = relay(suite, "prop-009", calls=3)
-    parsed = [_outgoing_traceparent(c) for c in calls]
+    parsed = [outgoing_traceparent(c) for c in calls]
     expect_equal("trace ids of the 3 outgoing calls", [trace_id] * 3, [p[1] for p in parsed])
     parents = [p[2] for p in parsed]
     expect(len(set(parents)) == 3, "parent ids of the 3 outgoing calls", "3 distinct span ids", parents)

@@ -1,0 +1,164 @@
+"""A gRPC client that sends request metadata exactly as given, on the h2 HTTP/2 library.
+
+grpcio keeps only the last of repeated ``traceparent`` values and refuses a tab or an
+empty value, and grpclib refuses tabs and empty values too, so neither can send the W3C
+test vectors (duplicated headers, several ``tracestate`` fields, whitespace). This client
+speaks gRPC's HTTP/2 mapping itself, with h2's header validation turned off, so every
+key, value, repetition and their order reach the target unchanged.
+
+A request the target's HTTP/2 or gRPC layer refuses (a stream reset, a non-200 answer) is
+a result too, marked ``refused``: for a header that RFC 9113 or gRPC's grammar forbids
+(surrounding whitespace, a tab), refusing it is one of the outcomes a check accepts.
+
+PYTEST_DONT_REWRITE: the suite fails checks by raising, never with a bare assert.
+"""
+from __future__ import annotations
+
+import socket
+import struct
+import time
+from urllib.parse import unquote
+
+import grpc
+import h2.config
+import h2.connection
+import h2.events
+import h2.exceptions
+
+from .client import CallResult, ContractCalls
+from .contract import SERVICE, pb
+
+_CODES = {c.value[0]: c for c in grpc.StatusCode}
+# gRPC's mapping of an HTTP status that is not 200 (doc/http-grpc-status-mapping.md).
+_HTTP_CODES = {400: grpc.StatusCode.INTERNAL, 401: grpc.StatusCode.UNAUTHENTICATED,
+               403: grpc.StatusCode.PERMISSION_DENIED, 404: grpc.StatusCode.UNIMPLEMENTED,
+               429: grpc.StatusCode.UNAVAILABLE, 502: grpc.StatusCode.UNAVAILABLE,
+               503: grpc.StatusCode.UNAVAILABLE, 504: grpc.StatusCode.UNAVAILABLE}
+_RESPONSES = {"Relay": pb.RelayResponse, "Echo": pb.EchoResponse, "Sleep": pb.SleepResponse}
+
+
+class ExactHeaderClient(ContractCalls):
+    """Unary contract calls over one fresh HTTP/2 connection each (calls run concurrently)."""
+
+    def __init__(self, main):
+        # Calls land in the main client's history, counts and capture, so a check's evidence,
+        # the call counts and a replay see them like any other call.
+        self._main = main
+        self.address = main.address
+        self.call_timeout = main.call_timeout
+
+    def call(self, method: str, request, metadata=(), timeout: float | None = None) -> CallResult:
+        if method not in _RESPONSES:
+            raise ValueError(f"the exact-header client makes unary calls only, not {method}")
+        timeout = timeout or self.call_timeout
+        started = time.time()
+        code, details, refused, payloads = self._exchange(method, request, tuple(metadata), timeout)
+        responses = [_RESPONSES[method].FromString(p) for p in payloads[:1]] if code == grpc.StatusCode.OK else []
+        result = CallResult(method, code, details, responses, started, time.time(), tuple(metadata),
+                            refused=refused)
+        with self._main._lock:
+            self._main.calls_made[(method, code.name)] += 1
+            self._main.history.append(result)
+        if self._main.recorder is not None:
+            self._main.recorder.record_call(result)
+        return result
+
+    def _exchange(self, method, request, metadata, timeout):
+        host, _, port = self.address.rpartition(":")
+        deadline = time.monotonic() + timeout
+        try:
+            sock = socket.create_connection((host, int(port)), timeout=timeout)
+        except OSError as exc:
+            return grpc.StatusCode.UNAVAILABLE, f"cannot connect to {self.address}: {exc}", True, []
+        try:
+            return _Exchange(sock, self.address, deadline).run(f"/{SERVICE}/{method}", metadata,
+                                                               request.SerializeToString(), timeout)
+        finally:
+            sock.close()
+
+
+class _Exchange:
+    """One request on one connection, read until the stream ends, resets or times out."""
+
+    def __init__(self, sock: socket.socket, authority: str, deadline: float):
+        config = h2.config.H2Configuration(client_side=True, header_encoding="utf-8",
+                                           validate_outbound_headers=False, normalize_outbound_headers=False,
+                                           validate_inbound_headers=False, normalize_inbound_headers=False)
+        self.conn = h2.connection.H2Connection(config)
+        self.sock, self.authority, self.deadline = sock, authority, deadline
+        self.headers: dict[str, str] = {}
+        self.body = bytearray()
+
+    def run(self, path: str, metadata, message: bytes, timeout: float):
+        conn = self.conn
+        conn.initiate_connection()
+        stream = conn.get_next_available_stream_id()
+        conn.send_headers(stream, [(":method", "POST"), (":scheme", "http"), (":path", path),
+                                   (":authority", self.authority), ("content-type", "application/grpc"),
+                                   ("te", "trailers"), ("grpc-timeout", f"{max(1, int(timeout * 1000))}m"),
+                                   *metadata])
+        conn.send_data(stream, b"\x00" + struct.pack(">I", len(message)) + message, end_stream=True)
+        self.sock.sendall(conn.data_to_send())
+        while True:
+            remaining = self.deadline - time.monotonic()
+            if remaining <= 0:
+                return grpc.StatusCode.DEADLINE_EXCEEDED, "no answer before the call's deadline", False, []
+            self.sock.settimeout(remaining)
+            try:
+                data = self.sock.recv(65536)
+            except socket.timeout:
+                continue
+            except OSError as exc:
+                return grpc.StatusCode.UNAVAILABLE, f"connection failed: {exc}", True, []
+            if not data:
+                return grpc.StatusCode.UNAVAILABLE, "the target closed the connection without answering", True, []
+            try:
+                events = conn.receive_data(data)
+            except h2.exceptions.ProtocolError as exc:
+                return grpc.StatusCode.INTERNAL, f"the target's HTTP/2 answer is malformed: {exc}", True, []
+            outcome = self._handle(events, stream)
+            pending = conn.data_to_send()
+            if pending:
+                self.sock.sendall(pending)
+            if outcome is not None:
+                return outcome
+
+    def _handle(self, events, stream):
+        for event in events:
+            if isinstance(event, (h2.events.ResponseReceived, h2.events.TrailersReceived)):
+                self.headers.update((k, v) for k, v in event.headers)
+            elif isinstance(event, h2.events.DataReceived):
+                self.body += event.data
+                self.conn.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
+            elif isinstance(event, h2.events.StreamReset) and event.stream_id == stream:
+                name = getattr(event.error_code, "name", event.error_code)
+                code = (grpc.StatusCode.UNAVAILABLE if name == "REFUSED_STREAM" else
+                        grpc.StatusCode.CANCELLED if name == "CANCEL" else grpc.StatusCode.INTERNAL)
+                return code, f"the target reset the request stream ({name})", True, []
+            elif isinstance(event, h2.events.ConnectionTerminated):
+                name = getattr(event.error_code, "name", event.error_code)
+                return grpc.StatusCode.UNAVAILABLE, f"the target closed the connection ({name})", True, []
+            elif isinstance(event, h2.events.StreamEnded) and event.stream_id == stream:
+                return self._status()
+        return None
+
+    def _status(self):
+        http_status = self.headers.get(":status", "")
+        if http_status != "200":
+            code = _HTTP_CODES.get(int(http_status) if http_status.isdigit() else 0, grpc.StatusCode.UNKNOWN)
+            return code, f"the target answered HTTP status {http_status or '(none)'}", True, []
+        status = self.headers.get("grpc-status")
+        if status is None or not status.isdigit():
+            return grpc.StatusCode.UNKNOWN, f"the answer has no valid grpc-status ({status!r})", False, []
+        details = unquote(self.headers.get("grpc-message", ""))
+        return _CODES.get(int(status), grpc.StatusCode.UNKNOWN), details, False, _messages(bytes(self.body))
+
+
+def _messages(body: bytes) -> list[bytes]:
+    """The length-prefixed messages of a gRPC response body (uncompressed, as the contract's are)."""
+    out, offset = [], 0
+    while offset + 5 <= len(body):
+        length = struct.unpack(">I", body[offset + 1:offset + 5])[0]
+        out.append(body[offset + 5:offset + 5 + length])
+        offset += 5 + length
+    return out
