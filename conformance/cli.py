@@ -2,6 +2,7 @@
 
     grpc-conformance run --target-cmd "./svc" [pytest options]
     grpc-conformance catalog > docs/checks.md
+    grpc-conformance w3c-harness > docs/w3c-harness.md
     grpc-conformance matrix go.json rust.json -o matrix.html
 
 PYTEST_DONT_REWRITE: the suite fails checks by raising, never with a bare assert.
@@ -71,6 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("run", help="run the suite (all further arguments go to pytest)")
     sub.add_parser("catalog", help="print the check catalog as Markdown")
+    sub.add_parser("w3c-harness", help="print the W3C harness-to-check table as Markdown")
     matrix = sub.add_parser("matrix", help="HTML target × check matrix from --findings files")
     matrix.add_argument("findings", nargs="+")
     matrix.add_argument("-o", "--output", default="conformance-matrix.html")
@@ -83,6 +85,11 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unexpected arguments: {' '.join(rest)}")
     if args.command == "catalog":
         sys.stdout.write(catalog_markdown())
+        return 0
+    if args.command == "w3c-harness":
+        from .w3c_doc import harness_markdown
+
+        sys.stdout.write(harness_markdown())
         return 0
     try:
         Path(args.output).write_text(matrix_html(args.findings))
