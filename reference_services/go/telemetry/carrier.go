@@ -25,7 +25,7 @@ var (
 
 // Get returns all values of key joined with ",", or "" when there is none.
 func (c MetadataCarrier) Get(key string) string {
-	return joinValues(metadata.MD(c).Get(key))
+	return field(key, metadata.MD(c).Get(key))
 }
 
 // Values returns all values of key, each stripped of optional whitespace.
@@ -61,12 +61,24 @@ type joiningCarrier struct {
 	}
 }
 
-func (c joiningCarrier) Get(key string) string      { return joinValues(c.inner.Values(key)) }
+func (c joiningCarrier) Get(key string) string      { return field(key, c.inner.Values(key)) }
 func (c joiningCarrier) Values(key string) []string { return c.inner.Values(key) }
 func (c joiningCarrier) Set(key, value string)      { c.inner.Set(key, value) }
 func (c joiningCarrier) Keys() []string             { return c.inner.Keys() }
 
 func trimOWS(v string) string { return strings.Trim(v, " \t") }
+
+// field is the value a propagator sees for key. otel-go's traceparent parser
+// accepts anything after the flags when it starts with "-", even for version
+// 00, which W3C Trace Context ends right after the flags (55 characters); such
+// a value is hidden, so the receiver starts a new trace as the spec requires.
+func field(key string, values []string) string {
+	joined := joinValues(values)
+	if key == "traceparent" && strings.HasPrefix(joined, "00-") && len(joined) != 55 {
+		return ""
+	}
+	return joined
+}
 
 func joinValues(values []string) string {
 	switch len(values) {

@@ -224,3 +224,12 @@ func TestThroughOtelgrpc(t *testing.T) {
 		t.Errorf("two traceparents: tracestate %q kept, want ignored", span.SpanContext().TraceState())
 	}
 }
+
+func TestVersionZeroTraceparentMustEndAfterTheFlags(t *testing.T) {
+	valid := "00-5c0f1111111111111111111111111111-2222222222222222-01"
+	for value, want := range map[string]string{valid: valid, valid + "-": "", valid + "-extra": ""} {
+		if got := (MetadataCarrier{"traceparent": {value}}).Get("traceparent"); got != want {
+			t.Errorf("Get(traceparent) of %q = %q, want %q", value, got, want)
+		}
+	}
+}

@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use opentelemetry::global;
 use opentelemetry::trace::{SpanKind, Status};
-use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider, SpanData};
 use tonic::metadata::MetadataValue;
 use tonic::transport::Server;
@@ -43,7 +42,7 @@ async fn layers_end_to_end() {
         .with_simple_exporter(exporter.clone())
         .build();
     global::set_tracer_provider(provider.clone());
-    global::set_text_map_propagator(TraceContextPropagator::new());
+    global::set_text_map_propagator(crate::telemetry::propagator_from_env(None));
 
     let addr = start_server().await;
     let mut client = ConformanceClient::connect(format!("http://{addr}"))
@@ -70,6 +69,16 @@ async fn layers_end_to_end() {
         .append("traceparent", MetadataValue::from_static(TP1));
     req.metadata_mut()
         .append("traceparent", MetadataValue::from_static(TP2));
+    client.echo(req).await.unwrap();
+
+    // 2b. A three-digit version: invalid, so a new trace starts.
+    let mut req = tonic::Request::new(EchoRequest {
+        payload: "three".into(),
+    });
+    req.metadata_mut().append(
+        "traceparent",
+        MetadataValue::try_from(format!("0{TP1}")).unwrap(),
+    );
     client.echo(req).await.unwrap();
 
     // 3. A failure code that is not a server error, and one that is.
@@ -103,8 +112,8 @@ async fn layers_end_to_end() {
         .iter()
         .filter(|s| s.name == "conformance.v1.Conformance/Echo" && s.span_kind == SpanKind::Server)
         .collect();
-    // 1 + 1 direct Echo calls + 2 relayed ones
-    assert_eq!(echo_server.len(), 4, "{all:#?}");
+    // 1 + 1 + 1 direct Echo calls + 2 relayed ones
+    assert_eq!(echo_server.len(), 5, "{all:#?}");
 
     let first = echo_server[0];
     assert_eq!(
@@ -124,6 +133,13 @@ async fn layers_end_to_end() {
         "4bf92f3577b34da6a3ce929d0e0e4736"
     );
     assert_eq!(second.parent_span_id, opentelemetry::trace::SpanId::INVALID);
+
+    let third = echo_server[2];
+    assert_ne!(
+        third.span_context.trace_id().to_string(),
+        "0af7651916cd43dd8448eb211c80319c"
+    );
+    assert_eq!(third.parent_span_id, opentelemetry::trace::SpanId::INVALID);
 
     let fails: Vec<&SpanData> = all.iter().filter(|s| s.name.ends_with("/Fail")).collect();
     assert_eq!(fails.len(), 2);

@@ -19,7 +19,6 @@ use opentelemetry::{global, KeyValue};
 use opentelemetry_appender_tracing::layer::OpenTelemetryTracingBridge;
 use opentelemetry_sdk::logs::SdkLoggerProvider;
 use opentelemetry_sdk::metrics::{PeriodicReader, SdkMeterProvider};
-use opentelemetry_sdk::propagation::BaggagePropagator;
 use opentelemetry_sdk::resource::{
     EnvResourceDetector, ResourceDetector, SdkProvidedResourceDetector, TelemetryResourceDetector,
 };
@@ -31,7 +30,7 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::Layer;
 
 use crate::applog::{ExtraAttributesProcessor, JsonStdoutLayer};
-use crate::otel_grpc::propagation::TraceContextL2Propagator;
+use crate::otel_grpc::propagation::{W3cBaggagePropagator, W3cTraceContextPropagator};
 
 const APP_TARGET: &str = env!("CARGO_CRATE_NAME");
 
@@ -55,7 +54,9 @@ fn sdk_disabled() -> bool {
     env_value("OTEL_SDK_DISABLED").is_some_and(|v| v.eq_ignore_ascii_case("true"))
 }
 
-/// Builds the propagator named by `OTEL_PROPAGATORS` (default `tracecontext,baggage`).
+/// Builds the propagator named by `OTEL_PROPAGATORS` (default `tracecontext,baggage`),
+/// from the reference's own W3C propagators (the SDK's break W3C rules, see
+/// [`crate::otel_grpc::propagation`]).
 pub fn propagator_from_env(value: Option<&str>) -> TextMapCompositePropagator {
     let value = value.unwrap_or("tracecontext,baggage");
     let mut list: Vec<Box<dyn TextMapPropagator + Send + Sync>> = Vec::new();
@@ -66,8 +67,8 @@ pub fn propagator_from_env(value: Option<&str>) -> TextMapCompositePropagator {
         }
         seen.push(name.clone());
         match name.as_str() {
-            "tracecontext" => list.push(Box::new(TraceContextL2Propagator::new())),
-            "baggage" => list.push(Box::new(BaggagePropagator::new())),
+            "tracecontext" => list.push(Box::new(W3cTraceContextPropagator::new())),
+            "baggage" => list.push(Box::new(W3cBaggagePropagator::new())),
             "none" => {}
             other => {
                 eprintln!("telemetry: OTEL_PROPAGATORS value {other:?} is not supported; ignored")

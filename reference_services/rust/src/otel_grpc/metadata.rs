@@ -14,15 +14,14 @@
 //! trimmed. Binary (`-bin`) metadata and values that are not visible ASCII are
 //! ignored.
 //!
-//! It also applies the W3C rules that the Rust SDK's `TraceContextPropagator`
-//! (0.33) is lenient about: a version-00 `traceparent` must be exactly 55
-//! characters (the SDK accepts a trailing `-`), and a combined `tracestate` with
-//! more than 32 members or a member with an empty value is discarded whole (the
-//! SDK truncates to 32 and accepts `foo=`).
+//! Whether a value is valid is the propagators' business
+//! ([`super::propagation`]), so that they hold with any carrier.
 use std::collections::HashMap;
 
 use http::header::{HeaderMap, HeaderName, HeaderValue};
 use opentelemetry::propagation::{Extractor, Injector};
+
+use super::propagation::trim_ows;
 
 /// Metadata keys that must appear at most once; a repeated value makes them invalid.
 pub const SINGLE_VALUED_KEYS: &[&str] = &["traceparent"];
@@ -31,10 +30,6 @@ pub const SINGLE_VALUED_KEYS: &[&str] = &["traceparent"];
 #[derive(Debug, Default, Clone)]
 pub struct MetadataExtractor {
     values: HashMap<String, String>,
-}
-
-fn trim_ows(s: &str) -> &str {
-    s.trim_matches([' ', '\t'])
 }
 
 impl MetadataExtractor {
@@ -78,42 +73,17 @@ impl MetadataExtractor {
             let (count, vals) = seen.remove(&key).unwrap_or_default();
             if SINGLE_VALUED_KEYS.contains(&key.as_str()) {
                 // Exactly one usable value, or the header is treated as absent.
-                if count == 1
-                    && vals.len() == 1
-                    && (key != "traceparent" || traceparent_shape_ok(vals[0]))
-                {
+                if count == 1 && vals.len() == 1 {
                     values.insert(key, vals[0].to_string());
                 }
                 continue;
             }
             if !vals.is_empty() {
-                let joined = vals.join(",");
-                if key == "tracestate" && !tracestate_limits_ok(&joined) {
-                    continue;
-                }
-                values.insert(key, joined);
+                values.insert(key, vals.join(","));
             }
         }
         MetadataExtractor { values }
     }
-}
-
-/// Version 00 is exactly `00-<32 hex>-<16 hex>-<2 hex>`; nothing may follow.
-fn traceparent_shape_ok(v: &str) -> bool {
-    !v.starts_with("00-") || v.len() == 55
-}
-
-/// At most 32 list members, none with an empty value (`key=`).
-fn tracestate_limits_ok(joined: &str) -> bool {
-    let mut members = 0;
-    for member in joined.split(',').map(trim_ows).filter(|m| !m.is_empty()) {
-        members += 1;
-        match member.split_once('=') {
-            Some((_, value)) if !value.is_empty() => {}
-            _ => return false,
-        }
-    }
-    members <= 32
 }
 
 impl Extractor for MetadataExtractor {
@@ -197,10 +167,10 @@ pub fn decode_grpc_message(raw: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::otel_grpc::propagation::{W3cBaggagePropagator, W3cTraceContextPropagator};
     use opentelemetry::baggage::BaggageExt;
     use opentelemetry::propagation::{TextMapCompositePropagator, TextMapPropagator};
     use opentelemetry::trace::TraceContextExt;
-    use opentelemetry_sdk::propagation::{BaggagePropagator, TraceContextPropagator};
 
     const TP1: &str = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
     const TP2: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
@@ -215,8 +185,8 @@ mod tests {
 
     fn propagator() -> TextMapCompositePropagator {
         TextMapCompositePropagator::new(vec![
-            Box::new(TraceContextPropagator::new()),
-            Box::new(BaggagePropagator::new()),
+            Box::new(W3cTraceContextPropagator::new()),
+            Box::new(W3cBaggagePropagator::new()),
         ])
     }
 
@@ -313,47 +283,17 @@ mod tests {
     }
 
     #[test]
-    fn version_00_traceparent_must_end_after_flags() {
-        let ex = MetadataExtractor::from_pairs(vec![("traceparent", Some(&format!("{TP1}-")[..]))]);
-        assert_eq!(ex.get("traceparent"), None);
-        let ex =
-            MetadataExtractor::from_pairs(vec![("traceparent", Some(&format!("{TP1}-what")[..]))]);
-        assert_eq!(ex.get("traceparent"), None);
-        // A higher version may carry more fields.
-        let future = "cc-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01-what";
-        let ex = MetadataExtractor::from_pairs(vec![("traceparent", Some(future))]);
-        assert_eq!(ex.get("traceparent"), Some(future));
-        let cx = propagator().extract(&ex);
-        assert!(cx.span().span_context().is_valid());
-    }
-
-    #[test]
-    fn tracestate_member_limit_is_strict() {
-        let members: Vec<String> = (0..32).map(|i| format!("k{i}=v")).collect();
-        let ok = members.join(",");
+    fn single_values_are_passed_on_unjudged() {
+        // Validity is the propagators' call; the carrier only combines values.
+        let tp = format!("{TP1}-what");
         let ex = MetadataExtractor::from_pairs(vec![
-            ("traceparent", Some(TP1)),
-            ("tracestate", Some(&ok[..])),
+            ("traceparent", Some(&tp[..])),
+            ("tracestate", Some("foo=1,bar=")),
         ]);
-        assert_eq!(ex.get("tracestate"), Some(&ok[..]));
-        // 33 members split over two values: the whole tracestate is discarded.
-        let ex = MetadataExtractor::from_pairs(vec![
-            ("traceparent", Some(TP1)),
-            ("tracestate", Some(&ok[..])),
-            ("tracestate", Some("k32=v")),
-        ]);
-        assert_eq!(ex.get("tracestate"), None);
+        assert_eq!(ex.get("traceparent"), Some(&tp[..]));
+        assert_eq!(ex.get("tracestate"), Some("foo=1,bar="));
         let cx = propagator().extract(&ex);
-        assert!(cx.span().span_context().is_valid());
-        assert_eq!(cx.span().span_context().trace_state().header(), "");
-    }
-
-    #[test]
-    fn tracestate_empty_value_is_discarded() {
-        let ex = MetadataExtractor::from_pairs(vec![("tracestate", Some("foo=1,bar="))]);
-        assert_eq!(ex.get("tracestate"), None);
-        let ex = MetadataExtractor::from_pairs(vec![("tracestate", Some("foo=1, ,bar=2"))]);
-        assert_eq!(ex.get("tracestate"), Some("foo=1, ,bar=2"));
+        assert!(!cx.span().span_context().is_valid());
     }
 
     #[test]

@@ -1,8 +1,8 @@
 //! OpenTelemetry instrumentation for tonic (there is no official one).
 //!
 //! A self-contained pair of `tower` layers that depends only on `opentelemetry`
-//! (API), `http`, `http-body`, `tower` and `tonic`, so it can be lifted into
-//! another service unchanged:
+//! (API), `http`, `http-body`, `tower`, `tonic` and `percent-encoding`, so it can
+//! be lifted into another service unchanged:
 //!
 //! * [`ServerLayer`]: extracts W3C context from the request metadata (joining
 //!   repeated values, see [`metadata`]), starts a SERVER span named
@@ -12,6 +12,8 @@
 //! * [`ClientLayer`]: wraps a `tonic::transport::Channel`; starts a CLIENT span as
 //!   a child of the current context, injects it into the outgoing metadata and
 //!   records `rpc.client.duration`.
+//! * [`propagation`]: W3C `tracecontext` and `baggage` propagators to install
+//!   globally in place of the SDK's, which break W3C rules.
 //!
 //! Attributes follow the legacy ("seed") RPC semantic conventions by default:
 //! `rpc.system`, `rpc.service`, `rpc.method`, `rpc.grpc.status_code` (int), plus
