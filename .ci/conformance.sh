@@ -6,4 +6,5 @@ set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo"
 CONFORMANCE_BUILD="" bash .ci/setup.sh
-exec .venv/bin/python -m pytest --target-cmd "reference_services/python/run.sh" "$@"
+exec .venv/bin/python -m pytest --target-cmd "reference_services/python/run.sh" \
+    --manifest reference_services/python/conformance.yaml "$@"

@@ -20,7 +20,7 @@ from otelconform.w3c_strategies import (baggage_sets, build_traceparent, encode_
                                         traceparent_edits, tracestate_lists, valid_traceparent)
 from otelconform.w3c_vectors import CONTINUE, NEW_TRACE, Vector
 
-from ._w3c import MAX_MEMBERS, judge_trace, send
+from ._w3c import MAX_MEMBERS, judge_trace, outgoing, send
 
 EXAMPLES = 20
 
@@ -57,6 +57,7 @@ def test_tc_009_generated_traceparent(suite):
         # The oracle's trace id is the edited header's, which may differ from the one drawn.
         sent.trace_id, sent.parent_id = parsed[0], parsed[1]
         for call in sent.calls:
+            outgoing(suite, sent, call)
             call_parsed = call.values("traceparent")
             if not call_parsed or call_parsed[0].split("-")[1:2] != [parsed[0]]:
                 raise Mismatch(f"request headers {sent.shown()} carry a valid traceparent: expected the "
@@ -85,6 +86,7 @@ def test_ts_008_generated_tracestate(suite):
         vector = Vector("generated", lambda t, p: [("traceparent", f"00-{t}-{p}-00"),
                                                    *(("tracestate", v) for v in values)])
         sent = send(suite, vector, "ts-008")
+        outgoing(suite, sent, sent.calls[0])
         received = sent.calls[0].values("tracestate")
         count = len(tracestate_members(received))
         if count > MAX_MEMBERS:

@@ -14,7 +14,7 @@ from otelconform.w3c_vectors import (TRACESTATE_DISCARDED, TRACESTATE_DUPLICATED
                                      TRACESTATE_IGNORED, TRACESTATE_OVER_LIMIT, TRACESTATE_WHITESPACE,
                                      TRACESTATE_WRONG_NAME)
 
-from ._w3c import judge_trace, judge_tracestate, send, skip_unless_level
+from ._w3c import judge_trace, judge_tracestate, outgoing, send, skip_unless_level
 
 TS = "W3C Trace Context §3.3 Tracestate Header"
 
@@ -30,6 +30,8 @@ def _run(suite, vector, tag: str, trace_too: bool = False) -> None:
         return
     if trace_too:
         judge_trace(suite, vector, sent)
+    for call in sent.calls:
+        outgoing(suite, sent, call)  # a target that never injects is PROP-004's finding, not this one's
     judge_tracestate(vector, sent)
 
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 
+from w3c_mutants import MUTANTS as W3C_MUTANTS
+
 MUTANTS = {
     "drop-incoming-context": "the server ignores incoming traceparent/tracestate/baggage",
     "no-outgoing-inject": "outgoing calls carry no trace context",
@@ -24,6 +26,7 @@ MUTANTS = {
     "log-foreign-resource": "log records are exported under another service.name",
     "no-flush-on-exit": "on SIGTERM the process exits at once, without shutting the providers down",
     "stock": "stock opentelemetry-instrumentation-grpc, no semconv corrections",
+    **W3C_MUTANTS,
 }
 
 

@@ -17,11 +17,11 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from opentelemetry import metrics, trace
-from opentelemetry.instrumentation.grpc import client_interceptor, grpcext, server_interceptor
+from opentelemetry.instrumentation.grpc import client_interceptor, grpcext
 
 import mutants
 from rpc_semconv import ClientSemconvInterceptor, KindOverridingTracerProvider, ServerSemconvInterceptor
-from telemetry import setup_telemetry
+from telemetry import setup_telemetry, traced_server_interceptor
 
 PROTO_DIR = Path(__file__).resolve().parents[2] / "conformance" / "proto"
 sys.path.insert(0, str(PROTO_DIR))
@@ -93,7 +93,7 @@ def serve() -> int:
     tracer_provider = trace.get_tracer_provider()
     if mutant == "wrong-span-kind":
         tracer_provider = KindOverridingTracerProvider(tracer_provider)
-    interceptors = [server_interceptor(tracer_provider=tracer_provider)]
+    interceptors = [traced_server_interceptor(tracer_provider=tracer_provider)]
     if mutant != "stock":
         interceptors.append(ServerSemconvInterceptor(
             metrics.get_meter(__name__),

@@ -2,9 +2,11 @@
 
 Everything is configured by the standard OTEL_* variables, which the SDK reads itself
 (endpoint, protocol, service name, resource attributes, batch and export intervals,
-sampler, propagators). This module only adds what the seed requires of a service on
-top: service.version and service.instance.id, and log lines on stdout in the seed's JSON
-shape that carry the active trace context.
+sampler). This module only adds what the seed requires of a service on top:
+service.version and service.instance.id, log lines on stdout in the seed's JSON shape
+that carry the active trace context, and W3C Trace Context / Baggage propagators of its
+own (chosen by OTEL_PROPAGATORS) where the SDK's and the grpc instrumentation's differ
+from the W3C rules.
 """
 from __future__ import annotations
 
@@ -12,14 +14,18 @@ import json
 import logging
 import sys
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from pathlib import Path
 
 from opentelemetry import _logs, context as otel_context, metrics, propagate, trace
 from opentelemetry._logs import SeverityNumber
 from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter
 from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+from opentelemetry.instrumentation.grpc import server_interceptor
+from opentelemetry.propagators.textmap import Getter
 from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
 from opentelemetry.sdk.metrics import MeterProvider
@@ -125,9 +131,61 @@ def setup_telemetry(mutant: str | None = None) -> Telemetry:
     stdout.setFormatter(SeedJsonFormatter(resource.attributes.get("service.name", "")))
     root.addHandler(stdout)
 
+    install_propagators()
+    if mutant in W3C_MUTANTS:
+        propagate.set_global_textmap(MutantW3CPropagator(propagate.get_global_textmap(), mutant))
     if mutant in ("drop-incoming-context", "no-outgoing-inject", "invent-parent"):
         propagate.set_global_textmap(_MutantPropagator(propagate.get_global_textmap(), mutant))
     return Telemetry(tracer_provider, meter_provider, logger_provider, resource)
+
+
+# The W3C propagators both Python references share (w3c_propagation.py, beside this file).
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from w3c_mutants import MUTANTS as W3C_MUTANTS, MutantW3CPropagator  # noqa: E402
+from w3c_propagation import build_propagator, install_propagators  # noqa: E402,F401 (build_propagator: tests)
+
+
+class GrpcMetadataGetter(Getter):
+    """grpcio invocation metadata, a sequence of (key, value), with every value of a key."""
+
+    def get(self, carrier, key):
+        key = key.lower()
+        found = [v for k, v in carrier if isinstance(v, str) and k.lower() == key]
+        return found or None
+
+    def keys(self, carrier):
+        return list(dict.fromkeys(k for k, _ in carrier))
+
+
+GRPC_METADATA_GETTER = GrpcMetadataGetter()
+
+
+def traced_server_interceptor(tracer_provider=None):
+    """opentelemetry-instrumentation-grpc's server interceptor, extracting from every metadata value.
+
+    As shipped (0.66b2) it turns the metadata into a dict before extracting, so of several
+    tracestate or baggage fields only the last one is seen.
+    """
+    interceptor = server_interceptor(tracer_provider=tracer_provider)
+    if not callable(getattr(interceptor, "_set_remote_context", None)):
+        # Fail loudly rather than silently fall back to the lossy carrier.
+        raise RuntimeError("opentelemetry-instrumentation-grpc no longer has "
+                           "_set_remote_context; revisit traced_server_interceptor")
+    interceptor._set_remote_context = _attach_remote_context
+    return interceptor
+
+
+@contextmanager
+def _attach_remote_context(servicer_context):
+    metadata = servicer_context.invocation_metadata()
+    if not metadata:
+        yield
+        return
+    token = otel_context.attach(propagate.extract(metadata, getter=GRPC_METADATA_GETTER))
+    try:
+        yield
+    finally:
+        otel_context.detach(token)
 
 
 class _MutantPropagator:

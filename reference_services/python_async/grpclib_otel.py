@@ -92,6 +92,10 @@ _SERVER_ERROR_CODES = frozenset(
 # --------------------------------------------------------------------------
 
 
+# False only under the first-traceparent-wins mutant, which proves TC-002 can fail.
+REPEATED_TRACEPARENT_INVALID = True
+
+
 class _MetadataGetter(Getter[Any]):
     """Reads propagation fields from grpclib metadata.
 
@@ -116,7 +120,7 @@ class _MetadataGetter(Getter[Any]):
         if len(values) == 1:
             return values
         if key == "traceparent":
-            return None
+            return None if REPEATED_TRACEPARENT_INVALID else values[:1]
         joined = ",".join(v.strip() for v in values if v.strip())
         return [joined]
 

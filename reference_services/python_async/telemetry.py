@@ -1,6 +1,7 @@
 """The service's one telemetry setup: resource, the three SDK providers with
 OTLP exporters, and the logging pipeline (OTel LoggingHandler + JSON lines on
-stdout).  Configuration comes only from the standard OTEL_* variables.
+stdout), and the W3C Trace Context / Baggage propagators chosen by
+OTEL_PROPAGATORS.  Configuration comes only from the standard OTEL_* variables.
 
     handle = setup_telemetry(service_version="1.0.0")
     ...
@@ -17,9 +18,10 @@ import sys
 import uuid
 import warnings
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Dict, List, Optional
 
-from opentelemetry import metrics, trace
+from opentelemetry import metrics, propagate, trace
 from opentelemetry import _logs as otel_logs
 
 APP_LOGGER_NAME = "conformance.target"
@@ -182,6 +184,17 @@ def setup_telemetry(service_version: str = "1.0.0") -> TelemetryHandle:
     resource = build_resource(service_version) if not disabled else Resource.create()
     service_name = str(resource.attributes.get("service.name", ""))
     handle = TelemetryHandle(resource=resource, service_name=service_name)
+    # Context propagation works without the SDK too (the API's spans carry it through).
+    install_propagators()
+    mutant = os.environ.get("CONFORMANCE_MUTANT")
+    if mutant:  # a deliberately broken propagation, to prove a check can fail (w3c_mutants.py)
+        if mutant not in W3C_MUTANTS:
+            raise SystemExit(f"unknown CONFORMANCE_MUTANT {mutant!r}; known: {', '.join(W3C_MUTANTS)}")
+        propagate.set_global_textmap(MutantW3CPropagator(propagate.get_global_textmap(), mutant))
+        if mutant == "first-traceparent-wins":
+            import grpclib_otel
+
+            grpclib_otel.REPEATED_TRACEPARENT_INVALID = False
 
     if not disabled:
         from opentelemetry.sdk._logs import LoggerProvider
@@ -234,3 +247,9 @@ def log_with_attributes(logger: logging.Logger, level: int, message: str,
                         attributes: Dict[str, str]) -> None:
     """Emit one record with arbitrary string attributes."""
     logger.log(level, "%s", message, extra={ATTRIBUTES_FIELD: dict(attributes)})
+
+
+# The W3C propagators both Python references share (reference_services/python).
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "python"))
+from w3c_mutants import MUTANTS as W3C_MUTANTS, MutantW3CPropagator  # noqa: E402
+from w3c_propagation import build_propagator, install_propagators  # noqa: E402,F401 (build_propagator: tests)
