@@ -10,14 +10,12 @@ PYTEST_DONT_REWRITE: the suite fails checks by raising, never with a bare assert
 """
 from __future__ import annotations
 
-from hypothesis import HealthCheck, Phase, given, settings
+import pytest
 
 from otelconform.baggage import Member, by_key, members
 from otelconform.registry import check
 from otelconform.tracestate import forwarding_error, members as tracestate_members
 from otelconform.verdicts import Mismatch
-from otelconform.w3c_strategies import (baggage_sets, build_traceparent, encode_baggage_value, split_members,
-                                        traceparent_edits, tracestate_lists, valid_traceparent)
 from otelconform.w3c_vectors import CONTINUE, NEW_TRACE, Vector
 
 from ._w3c import MAX_MEMBERS, judge_trace, outgoing, send
@@ -25,7 +23,18 @@ from ._w3c import MAX_MEMBERS, judge_trace, outgoing, send
 EXAMPLES = 20
 
 
+def _strategies():
+    """The strategies module, imported only when a generated check runs (hypothesis is optional)."""
+    pytest.importorskip("hypothesis", reason="the generated W3C checks need hypothesis: "
+                                               "pip install 'grpc-otel-conformance[generated]'")
+    from otelconform import w3c_strategies
+
+    return w3c_strategies
+
+
 def _explore(strategy, body) -> None:
+    from hypothesis import HealthCheck, Phase, given, settings
+
     @settings(max_examples=EXAMPLES, derandomize=True, database=None, deadline=None,
               phases=(Phase.explicit, Phase.generate), report_multiple_bugs=False,
               suppress_health_check=list(HealthCheck))
@@ -40,16 +49,18 @@ def _explore(strategy, body) -> None:
        "a new trace", "W3C Trace Context §3.2.2 traceparent Header Field Values, §3.2.4 Versioning of "
        "traceparent; §4 Processing Model", "traces", killed_by=("lenient-traceparent",), exclusive=True)
 def test_tc_009_generated_traceparent(suite):
+    gen = _strategies()
+
     def body(edits):
         holder = {}
 
         def headers(t, p):
-            holder["value"] = build_traceparent(t, p, edits)
+            holder["value"] = gen.build_traceparent(t, p, edits)
             return [("traceparent", holder["value"])]
 
         probe = Vector("generated", headers)
         sent = send(suite, probe, "tc-009")
-        parsed = valid_traceparent(holder["value"])
+        parsed = gen.valid_traceparent(holder["value"])
         if parsed is None:
             judge_trace(suite, Vector("generated", headers, trace=NEW_TRACE), sent)
             return
@@ -64,7 +75,7 @@ def test_tc_009_generated_traceparent(suite):
                                f"outgoing call to continue trace {parsed[0]}, got {call_parsed!r}")
         _sampled_kept(continued, sent)
 
-    _explore(traceparent_edits, body)
+    _explore(gen.traceparent_edits, body)
 
 
 def _sampled_kept(vector: Vector, sent) -> None:
@@ -80,9 +91,11 @@ def _sampled_kept(vector: Vector, sent) -> None:
        "combined), §6 Mutating the tracestate Field", "traces", killed_by=("last-tracestate-wins",),
        exclusive=True)
 def test_ts_008_generated_tracestate(suite):
+    gen = _strategies()
+
     def body(case):
         listed, headers = case
-        values = split_members(listed, headers)
+        values = gen.split_members(listed, headers)
         vector = Vector("generated", lambda t, p: [("traceparent", f"00-{t}-{p}-00"),
                                                    *(("tracestate", v) for v in values)])
         sent = send(suite, vector, "ts-008")
@@ -97,18 +110,20 @@ def test_ts_008_generated_tracestate(suite):
             if error:
                 raise Mismatch(f"{error}; request headers {sent.shown()}")
 
-    _explore(tracestate_lists, body)
+    _explore(gen.tracestate_lists, body)
 
 
 @check("BAG-007", "MUST", "generated baggage within the limits: every member forwarded with its value and "
        "properties", "W3C Baggage §Limits, §value (percent-encoding), §property", "traces",
        killed_by=("plus-for-space", "drop-baggage-properties"), exclusive=True)
 def test_bag_007_generated_baggage(suite):
+    gen = _strategies()
+
     def body(generated):
         expected, texts = [], []
         for key, value, props in generated:
-            encoded = "".join(f";{k}" + ("" if v is None else f"={encode_baggage_value(v)}") for k, v in props)
-            texts.append(f"{key}={encode_baggage_value(value)}{encoded}")
+            encoded = "".join(f";{k}" + ("" if v is None else f"={gen.encode_baggage_value(v)}") for k, v in props)
+            texts.append(f"{key}={gen.encode_baggage_value(value)}{encoded}")
             expected.append(Member(key, value, tuple(props)))
         header = ",".join(texts)
         vector = Vector("generated", lambda t, p: [("traceparent", f"00-{t}-{p}-00"), ("baggage", header)])
@@ -123,4 +138,4 @@ def test_bag_007_generated_baggage(suite):
                            f"{len(missing)} changed or missing: {missing[:4]}; forwarded {received!r:.500}; "
                            f"request headers {sent.shown():.800}")
 
-    _explore(baggage_sets, body)
+    _explore(gen.baggage_sets, body)
