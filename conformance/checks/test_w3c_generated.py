@@ -20,7 +20,7 @@ from otelconform.w3c_vectors import CONTINUE, NEW_TRACE, Vector
 
 from ._w3c import MAX_MEMBERS, judge_trace, outgoing, send
 
-EXAMPLES = 20
+EXAMPLES = 12
 
 
 def _strategies():
