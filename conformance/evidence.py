@@ -79,8 +79,7 @@ def collect(suite, check: str) -> Evidence:
     """What ``check`` sent and received; its calls carry its name, whichever thread made them."""
     evidence = Evidence([c for c in list(suite.client.history) if c.check == check], [], [], [])
     sent = set(evidence.trace_ids)
-    evidence.downstream = [d for d in suite.downstream.all_calls()
-                           if any((p := parse_traceparent(v)) and p[1] in sent for v in d.values("traceparent"))]
+    evidence.downstream = [d for d in suite.downstream.all_calls() if d.trace_ids & sent]
     trace_ids = set(evidence.trace_ids)
     evidence.spans = [s for t in evidence.trace_ids for s in suite.collector.spans(t)]
     evidence.logs = [r for r in suite.collector.logs() if r.trace_id in trace_ids]

@@ -23,6 +23,7 @@ from .capture import Recorder, ReplayTape, load as load_capture, save as save_ca
 from .client import RUNNING
 from .concurrency import ConcurrentChecks
 from .evidence import collect
+from .generated_inputs import GeneratedInputs
 from .manifest import ManifestError, load_manifest
 from .options import DEFAULT_MANIFEST, pytest_addoption, repair_rootdir  # noqa: F401 (hooks)
 from .profiles import TeamSchema, load_team_schema
@@ -51,6 +52,7 @@ class RunState:
     starting: Future | None = None  # the live session, started while pytest collects
     spare: Future | None = None  # the instance SHUT-001 stops
     concurrent: ConcurrentChecks | None = None
+    generated: GeneratedInputs | None = None  # examples of the generated W3C checks
 
 
 def _is_worker(config) -> bool:
@@ -101,6 +103,9 @@ def pytest_configure(config):
             state.manifest = load_manifest(Path(path), known)
         except ManifestError as exc:
             raise pytest.UsageError(str(exc)) from None
+    if not config.option.collectonly and not (_parallel(config) and not _is_worker(config)):
+        # Drawn on another core while pytest collects; unused if no generated check is chosen.
+        state.generated = GeneratedInputs.start()
     if not replay and not config.option.collectonly and not (_parallel(config) and not _is_worker(config)):
         # The target's start-up (often the longest single wait) overlaps pytest's collection.
         pool = ThreadPoolExecutor(1, thread_name_prefix="conformance-start")
@@ -110,6 +115,8 @@ def pytest_configure(config):
 
 def pytest_unconfigure(config):
     state = config.stash.get(_STATE, None)
+    if state is not None and state.generated is not None:
+        state.generated.close()
     if state is not None and state.starting is not None and state.suite is None:
         try:  # started for checks that were then deselected or never ran
             suite = state.starting.result()
@@ -153,6 +160,7 @@ def _session_suite(request):
     state = config.stash[_STATE]
     if state.replay is not None:
         state.suite = replayed(config, state.replay)
+        state.suite.generated = state.generated
         yield state.suite
         return
     if state.starting is None:
@@ -168,6 +176,7 @@ def _session_suite(request):
         return
     state.suite.client.recorder = state.recorder
     state.suite.spare = state.spare
+    state.suite.generated = state.generated
     yield state.suite
     if state.concurrent is not None:
         state.concurrent.close()

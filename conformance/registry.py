@@ -31,6 +31,7 @@ class CheckInfo:
     launch_only: bool = False  # needs the suite to start the target itself
     runs_last: bool = False  # ends the target's session (stops it), so runs after every other check
     exclusive: bool = False  # needs the target to itself (counts its calls): never runs concurrently
+    needs: tuple[str, ...] = ()  # session resources the plugin prepares for it ("generated inputs")
 
 
 REGISTRY: dict[str, CheckInfo] = {}
@@ -38,10 +39,10 @@ REGISTRY: dict[str, CheckInfo] = {}
 
 def check(id: str, level: str, title: str, spec: str, signal: str,
           killed_by: tuple[str, ...] = (), launch_only: bool = False, runs_last: bool = False,
-          exclusive: bool = False):
+          exclusive: bool = False, needs: tuple[str, ...] = ()):
     """Register a check function under ``id`` and mark it for the plugin's report."""
     info = CheckInfo(id, Level(level), title, spec, signal, tuple(killed_by), launch_only, runs_last,
-                     exclusive or runs_last)
+                     exclusive or runs_last, tuple(needs))
 
     def decorate(fn):
         existing = REGISTRY.get(id)

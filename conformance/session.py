@@ -65,6 +65,7 @@ class Suite:
     shutdown_ending: Ending | None = None  # how that instance ended
     exact_client: object = None  # sends W3C vectors with headers exactly as given (ExactHeaderClient)
     trace_context_level: int = 1  # the W3C Trace Context level the target is judged at
+    generated: object = None  # GeneratedInputs: examples of the generated W3C checks
     untraced_calls: int = field(default=0, init=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
     _stopping: Future | None = field(default=None, init=False, repr=False)
