@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import socket
 import struct
+import threading
 import time
 from urllib.parse import unquote
 
@@ -38,7 +39,7 @@ _RESPONSES = {"Relay": pb.RelayResponse, "Echo": pb.EchoResponse, "Sleep": pb.Sl
 
 
 class ExactHeaderClient(ContractCalls):
-    """Unary contract calls over one fresh HTTP/2 connection each (calls run concurrently)."""
+    """Unary contract calls, each thread on an HTTP/2 connection of its own (calls run concurrently)."""
 
     def __init__(self, main):
         # Calls land in the main client's history, counts and capture, so a check's evidence,
@@ -46,6 +47,9 @@ class ExactHeaderClient(ContractCalls):
         self._main = main
         self.address = main.address
         self.call_timeout = main.call_timeout
+        self._local = threading.local()
+        self._connections: list[_Connection] = []
+        self._lock = threading.Lock()
 
     def call(self, method: str, request, metadata=(), timeout: float | None = None) -> CallResult:
         if method not in _RESPONSES:
@@ -64,39 +68,86 @@ class ExactHeaderClient(ContractCalls):
         return result
 
     def _exchange(self, method, request, metadata, timeout):
-        host, _, port = self.address.rpartition(":")
         deadline = time.monotonic() + timeout
+        path, message = f"/{SERVICE}/{method}", request.SerializeToString()
+        connection = getattr(self._local, "connection", None)
+        if connection is not None and connection.usable:
+            outcome = connection.request(path, metadata, message, deadline, timeout)
+            if outcome is not _UNSENT:
+                return outcome
+            # The target closed this idle connection before reading the request: send it again.
         try:
-            sock = socket.create_connection((host, int(port)), timeout=timeout)
+            connection = self._local.connection = _Connection(self.address, timeout)
         except OSError as exc:
             return grpc.StatusCode.UNAVAILABLE, f"cannot connect to {self.address}: {exc}", True, []
-        try:
-            return _Exchange(sock, self.address, deadline).run(f"/{SERVICE}/{method}", metadata,
-                                                               request.SerializeToString(), timeout)
-        finally:
-            sock.close()
+        with self._lock:
+            self._connections.append(connection)
+        outcome = connection.request(path, metadata, message, deadline, timeout)
+        if outcome is _UNSENT:
+            return grpc.StatusCode.UNAVAILABLE, "the target closed the connection without answering", True, []
+        return outcome
+
+    def close(self) -> None:
+        with self._lock:
+            for connection in self._connections:
+                connection.close()
+            self._connections.clear()
 
 
-class _Exchange:
-    """One request on one connection, read until the stream ends, resets or times out."""
+# A request the target provably never read (the connection ended before it, or GOAWAY's
+# last stream id is lower), so sending it again on a new connection cannot repeat it.
+_UNSENT = object()
 
-    def __init__(self, sock: socket.socket, authority: str, deadline: float):
+
+class _Connection:
+    """One HTTP/2 connection, one request at a time; unusable once the target ends it or a
+    request on it went wrong (the next call then opens a new one)."""
+
+    def __init__(self, address: str, timeout: float):
+        host, _, port = address.rpartition(":")
+        self.sock = socket.create_connection((host, int(port)), timeout=timeout)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         config = h2.config.H2Configuration(client_side=True, header_encoding="utf-8",
                                            validate_outbound_headers=False, normalize_outbound_headers=False,
                                            validate_inbound_headers=False, normalize_inbound_headers=False)
         self.conn = h2.connection.H2Connection(config)
-        self.sock, self.authority, self.deadline = sock, authority, deadline
+        self.conn.initiate_connection()
+        self.authority = address
+        self.usable = True
+
+    def close(self) -> None:
+        self.usable = False
+        self.sock.close()
+
+    def request(self, path: str, metadata, message: bytes, deadline: float, timeout: float):
+        try:
+            outcome = _Exchange(self, deadline).run(path, metadata, message, timeout)
+        except OSError as exc:
+            outcome = grpc.StatusCode.UNAVAILABLE, f"connection failed: {exc}", True, []
+        if outcome is _UNSENT or outcome[2] or outcome[0] in (grpc.StatusCode.DEADLINE_EXCEEDED,
+                                                               grpc.StatusCode.UNKNOWN):
+            self.close()  # a refusal or a broken answer: start the next call afresh
+        return outcome
+
+
+class _Exchange:
+    """One request on a connection, read until its stream ends, resets or times out."""
+
+    def __init__(self, connection: _Connection, deadline: float):
+        self.connection, self.conn, self.sock = connection, connection.conn, connection.sock
+        self.deadline = deadline
+        self.stream = 0
+        self.answered = False  # any frame of this stream arrived
         self.headers: dict[str, str] = {}
         self.body = bytearray()
 
     def run(self, path: str, metadata, message: bytes, timeout: float):
         conn = self.conn
-        conn.initiate_connection()
-        stream = conn.get_next_available_stream_id()
+        stream = self.stream = conn.get_next_available_stream_id()
         conn.send_headers(stream, [(":method", "POST"), (":scheme", "http"), (":path", path),
-                                   (":authority", self.authority), ("content-type", "application/grpc"),
-                                   ("te", "trailers"), ("grpc-timeout", f"{max(1, int(timeout * 1000))}m"),
-                                   *metadata])
+                                   (":authority", self.connection.authority),
+                                   ("content-type", "application/grpc"), ("te", "trailers"),
+                                   ("grpc-timeout", f"{max(1, int(timeout * 1000))}m"), *metadata])
         conn.send_data(stream, b"\x00" + struct.pack(">I", len(message)) + message, end_stream=True)
         self.sock.sendall(conn.data_to_send())
         while True:
@@ -109,36 +160,48 @@ class _Exchange:
             except socket.timeout:
                 continue
             except OSError as exc:
-                return grpc.StatusCode.UNAVAILABLE, f"connection failed: {exc}", True, []
+                return _UNSENT if self._unread() else (grpc.StatusCode.UNAVAILABLE, f"connection failed: {exc}",
+                                                       True, [])
             if not data:
-                return grpc.StatusCode.UNAVAILABLE, "the target closed the connection without answering", True, []
+                return _UNSENT if self._unread() else (
+                    grpc.StatusCode.UNAVAILABLE, "the target closed the connection without answering", True, [])
             try:
                 events = conn.receive_data(data)
             except h2.exceptions.ProtocolError as exc:
                 return grpc.StatusCode.INTERNAL, f"the target's HTTP/2 answer is malformed: {exc}", True, []
-            outcome = self._handle(events, stream)
+            outcome = self._handle(events)
             pending = conn.data_to_send()
             if pending:
                 self.sock.sendall(pending)
             if outcome is not None:
                 return outcome
 
-    def _handle(self, events, stream):
+    def _unread(self) -> bool:
+        """Did the connection end before the target could have read this request? Only a
+        reused connection can be found closed so; a first request always counts as read."""
+        return not self.answered and self.stream > 1
+
+    def _handle(self, events):
         for event in events:
+            if getattr(event, "stream_id", None) == self.stream:
+                self.answered = True
             if isinstance(event, (h2.events.ResponseReceived, h2.events.TrailersReceived)):
                 self.headers.update((k, v) for k, v in event.headers)
             elif isinstance(event, h2.events.DataReceived):
                 self.body += event.data
                 self.conn.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
-            elif isinstance(event, h2.events.StreamReset) and event.stream_id == stream:
+            elif isinstance(event, h2.events.StreamReset) and event.stream_id == self.stream:
                 name = getattr(event.error_code, "name", event.error_code)
                 code = (grpc.StatusCode.UNAVAILABLE if name == "REFUSED_STREAM" else
                         grpc.StatusCode.CANCELLED if name == "CANCEL" else grpc.StatusCode.INTERNAL)
                 return code, f"the target reset the request stream ({name})", True, []
             elif isinstance(event, h2.events.ConnectionTerminated):
+                self.connection.usable = False
+                if event.last_stream_id is not None and event.last_stream_id < self.stream and not self.answered:
+                    return _UNSENT
                 name = getattr(event.error_code, "name", event.error_code)
                 return grpc.StatusCode.UNAVAILABLE, f"the target closed the connection ({name})", True, []
-            elif isinstance(event, h2.events.StreamEnded) and event.stream_id == stream:
+            elif isinstance(event, h2.events.StreamEnded) and event.stream_id == self.stream:
                 return self._status()
         return None
 

@@ -225,6 +225,7 @@ def start_live(config) -> Suite:
 
 def stop_live(suite: Suite) -> None:
     suite.client.close()
+    suite.exact_client.close()
     if suite._stopping is not None:
         suite._stopping.result()
     elif suite.launched is not None:
