@@ -46,7 +46,9 @@ def tp(value: str) -> Headers:
     return lambda t, p: [("traceparent", value.format(t=t, p=p))]
 
 
-def with_tracestate(*values: str, flags: str = "00") -> Headers:
+def with_tracestate(*values: str, flags: str = "01") -> Headers:
+    """A valid, sampled traceparent and the given tracestate values. Sampled, so that how a
+    target treats an unsampled parent is judged by TC-004[unsampled] and PROP-003 alone."""
     return lambda t, p: [("traceparent", f"00-{t}-{p}-{flags}"), *(("tracestate", v) for v in values)]
 
 
@@ -204,9 +206,9 @@ TRACESTATE_DUPLICATED_KEYS = [
 ]
 
 TRACESTATE_WRONG_NAME = [
-    Vector("name-trace-state", lambda t, p: [("traceparent", f"00-{t}-{p}-00"), ("trace-state", "foo=1")],
+    Vector("name-trace-state", lambda t, p: [("traceparent", f"00-{t}-{p}-01"), ("trace-state", "foo=1")],
            "test_tracestate_header_name", not_forwarded=("foo",)),
-    Vector("name-trace.state", lambda t, p: [("traceparent", f"00-{t}-{p}-00"), ("trace.state", "foo=1")],
+    Vector("name-trace.state", lambda t, p: [("traceparent", f"00-{t}-{p}-01"), ("trace.state", "foo=1")],
            "test_tracestate_header_name", not_forwarded=("foo",)),
 ]
 

@@ -45,8 +45,10 @@ def run_suite(tmp_path: Path, *args: str, env: dict | None = None, timeout: floa
     import time
 
     findings = tmp_path / "findings.json"
-    # The Python reference ships an expected-failure manifest, as a service's repository would.
-    if any(PYTHON_REFERENCE in a for a in args) and not any(a.startswith("--manifest") for a in args) \
+    # The Python reference ships an expected-failure manifest, as a service's repository would;
+    # the hand-instrumented target is a grpcio service too and shares grpcio's limitation.
+    if any(PYTHON_REFERENCE in a or OTEL_TARGET in a for a in args) \
+            and not any(a.startswith("--manifest") for a in args) \
             and not (tmp_path / "conformance.yaml").exists():
         shutil.copy(PYTHON_MANIFEST, tmp_path / "conformance.yaml")
     full_env = {**os.environ, "PYTHON": sys.executable, **(env or {})}

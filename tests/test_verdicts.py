@@ -25,7 +25,9 @@ def _faulty(suite_runner, faults: str, *args: str):
 
 
 def _not_passing(run) -> dict[str, str]:
-    return {k: v for k, v in run.verdicts().items() if v != "PASS"}
+    """Instances that did not pass, besides Level 2 vectors (skipped at Level 1) and grpcio's
+    collapsed duplicate traceparent, which the Python manifest expects of this grpcio target."""
+    return {k: v for k, v in run.verdicts().items() if v not in ("PASS", "SKIPPED", "EXPECTED_FAIL")}
 
 
 def _message(run, label: str) -> str:
@@ -50,7 +52,10 @@ def test_a_skewed_target_clock_changes_no_verdict(suite_runner, faults):
 @pytest.mark.parametrize("faults", ["reroot-unsampled", "clock-skew,reroot-unsampled"])
 def test_an_unsampled_call_recorded_as_a_new_root_is_caught_whatever_the_clock(suite_runner, faults):
     run = _faulty(suite_runner, faults)
-    assert _not_passing(run) == {"PROP-003": "MISMATCH"}, run.output[-3000:]
+    # The outgoing call of an unsampled request left its trace too: TC-004 and the generated
+    # TC-009 see that on the downstream, as PROP-003 sees the exported span.
+    assert _not_passing(run) == {"PROP-003": "MISMATCH", "TC-004[unsampled]": "MISMATCH", "TC-009": "MISMATCH"}, \
+        run.output[-3000:]
     assert "whose parent is unsampled" in _message(run, "PROP-003")
 
 
@@ -101,7 +106,7 @@ def test_a_target_exporting_the_wrong_protocol_gets_one_diagnosis(suite_runner):
     verdicts = run.verdicts()
     telemetry = [k for k, v in verdicts.items() if v == "NO_TELEMETRY"]
     assert len(telemetry) >= 25, verdicts
-    assert all(v in ("PASS", "NO_TELEMETRY") for v in verdicts.values()), verdicts
+    assert all(v in ("PASS", "NO_TELEMETRY", "SKIPPED", "EXPECTED_FAIL") for v in verdicts.values()), verdicts
     assert verdicts["SHUT-001"] == "NO_TELEMETRY"  # an exit in time proves no flush
     # The diagnosis is written once per signal; every other wait for that signal points at it.
     waited = {r["id"]: r["message"] for r in run.findings if "export arrived within" in r["message"]

@@ -26,8 +26,9 @@ def _sent_value(n: int, width: int) -> str:
 
 
 def _vector(name: str, *values: str) -> Vector:
-    """A sampled-off, valid traceparent plus the given baggage headers."""
-    return Vector(name, lambda t, p: [("traceparent", f"00-{t}-{p}-00"), *(("baggage", v) for v in values)])
+    """A valid, sampled traceparent plus the given baggage headers (sampled, so that a target's
+    handling of unsampled parents is judged elsewhere, once)."""
+    return Vector(name, lambda t, p: [("traceparent", f"00-{t}-{p}-01"), *(("baggage", v) for v in values)])
 
 
 def _forwarded(suite, vector: Vector, tag: str) -> tuple[list[Member], list[str], str]:

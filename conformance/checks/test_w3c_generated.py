@@ -115,7 +115,7 @@ def test_ts_008_generated_tracestate(suite):
     def body(case):
         listed, headers = case
         values = gen.split_members(listed, headers)
-        vector = Vector("generated", lambda t, p: [("traceparent", f"00-{t}-{p}-00"),
+        vector = Vector("generated", lambda t, p: [("traceparent", f"00-{t}-{p}-01"),
                                                    *(("tracestate", v) for v in values)])
         sent = send(suite, vector, "ts-008")
         outgoing(suite, sent, sent.calls[0])
@@ -144,7 +144,7 @@ def test_bag_007_generated_baggage(suite):
             texts.append(f"{key}={gen.encode_baggage_value(value)}{encoded}")
             expected.append(Member(key, value, tuple(tuple(p) for p in props)))
         header = ",".join(texts)
-        vector = Vector("generated", lambda t, p: [("traceparent", f"00-{t}-{p}-00"), ("baggage", header)])
+        vector = Vector("generated", lambda t, p: [("traceparent", f"00-{t}-{p}-01"), ("baggage", header)])
         sent = send(suite, vector, "bag-007")
         received = sent.calls[0].values("baggage")
         if not received:

@@ -1,7 +1,7 @@
 """W3C Trace Context: every tracestate case of the official harness, over gRPC metadata.
 
-The traceparent of these vectors is valid and unsampled (flags 00), so nothing is exported
-and the forwarded tracestate alone is judged. Vectors: ``otelconform.w3c_vectors``.
+The traceparent of these vectors is valid and sampled, and the forwarded tracestate alone
+is judged (what the target exported is TC-004's). Vectors: ``otelconform.w3c_vectors``.
 
 PYTEST_DONT_REWRITE: the suite fails checks by raising, never with a bare assert.
 """

@@ -328,7 +328,12 @@ def main() -> int:
         print(f"otel_target: unknown fault(s) {', '.join(unknown)}; known: {', '.join(FAULTS)}",
               file=sys.stderr)
         return 2
-    # The global propagator is the SDK's default (OTEL_PROPAGATORS, else tracecontext,baggage).
+    # The SDK's own baggage propagator form-encodes values and drops properties (BAG-002,
+    # BAG-003), so this target uses the W3C propagators the Python references share.
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "reference_services" / "python"))
+    from w3c_propagation import install_propagators
+
+    install_propagators()
     telemetry = Telemetry()
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=16),
                          interceptors=[ServerTracing(telemetry)])
