@@ -11,10 +11,16 @@ PYTEST_DONT_REWRITE: the suite fails checks by raising, never with a bare assert
 """
 from __future__ import annotations
 
+import functools
 import inspect
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 
 from .client import RUNNING
+
+
+@functools.lru_cache(maxsize=None)
+def _parameter_names(function) -> frozenset[str]:
+    return frozenset(inspect.signature(function).parameters)
 
 
 class ConcurrentChecks:
@@ -26,7 +32,7 @@ class ConcurrentChecks:
     def _arguments(item, suite) -> dict | None:
         """The check function's arguments, when they are only the suite and its parameters."""
         params = dict(getattr(getattr(item, "callspec", None), "params", {}))
-        names = set(inspect.signature(item.obj).parameters)
+        names = _parameter_names(item.obj)
         if not names <= {"suite", *params}:
             return None
         return {name: suite if name == "suite" else params[name] for name in names}
