@@ -52,6 +52,13 @@ def send(suite, vector: Vector, tag: str) -> Sent:
                                       metadata=tuple(headers))
     if result.code != grpc.StatusCode.OK and outside_grpc_grammar(headers):
         return Sent(trace_id, parent_id, headers, [], f"{result.code.name}: {result.details}")
+    if result.code == grpc.StatusCode.RESOURCE_EXHAUSTED:
+        size = sum(len(k) + len(v) for k, v in headers)
+        raise Mismatch(f"the service refused a request whose W3C headers ({size} bytes) are within the "
+                       f"specifications' limits: RESOURCE_EXHAUSTED ({result.details}); raise the gRPC "
+                       f"server's metadata size limit (grpc.max_metadata_size, 8 KiB by default in gRPC "
+                       f"C-core, where requests between that and the hard limit fail at random) to at least "
+                       f"16 KiB, so that 8,192 bytes of baggage fit beside the other headers")
     result.require()
     return Sent(trace_id, parent_id, headers, downstream_calls(suite, payload, vector.calls))
 

@@ -27,6 +27,10 @@ PROTO_DIR = Path(__file__).resolve().parents[2] / "conformance" / "proto"
 sys.path.insert(0, str(PROTO_DIR))
 pb, services = grpc.protos_and_services("conformance_v1.proto")  # generated in memory, never committed
 
+# gRPC C-core refuses request metadata over 8 KiB at random (its soft limit), which would drop
+# a baggage of the 8,192 bytes W3C Baggage requires to be propagated; these limits fit it.
+METADATA_LIMITS = [("grpc.max_metadata_size", 64 * 1024), ("grpc.absolute_max_metadata_size", 64 * 1024)]
+
 log = logging.getLogger("conformance.reference")
 LEVELS = {pb.SEVERITY_DEBUG: logging.DEBUG, pb.SEVERITY_INFO: logging.INFO,
           pb.SEVERITY_WARN: logging.WARNING, pb.SEVERITY_ERROR: logging.ERROR}
@@ -100,7 +104,8 @@ def serve() -> int:
             duration_name="rpc.server.latency" if mutant == "metric-renamed" else "rpc.server.duration",
             errors_as_ok=mutant == "error-status-ok", status_attribute_ok=mutant == "status-attr-ok"))
 
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=16), interceptors=interceptors)
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=16), interceptors=interceptors,
+                         options=METADATA_LIMITS)
     services.add_ConformanceServicer_to_server(Conformance(mutant), server)
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)

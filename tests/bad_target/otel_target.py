@@ -335,7 +335,9 @@ def main() -> int:
 
     install_propagators()
     telemetry = Telemetry()
+    # Room for the 8,192-byte baggage of BAG-001 (gRPC C-core's soft limit is 8 KiB in all).
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=16),
+                         options=[("grpc.max_metadata_size", 64 * 1024), ("grpc.absolute_max_metadata_size", 64 * 1024)],
                          interceptors=[ServerTracing(telemetry)])
     if "no-contract" not in ACTIVE:
         services.add_ConformanceServicer_to_server(Conformance(telemetry), server)

@@ -86,7 +86,9 @@ def main() -> int:
         print("bad target: crashing on purpose", file=sys.stderr)
         return 3
     stop = threading.Event()
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=32))
+    # Room for the 8,192-byte baggage of BAG-001 (gRPC C-core's soft limit is 8 KiB in all).
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=32),
+                         options=[("grpc.max_metadata_size", 64 * 1024), ("grpc.absolute_max_metadata_size", 64 * 1024)])
     services.add_ConformanceServicer_to_server(Servicer(stop), server)
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)

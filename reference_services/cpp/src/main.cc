@@ -76,6 +76,10 @@ int main(int argc, char** argv) {
   const std::string address = "127.0.0.1:" + std::to_string(port);
   grpc::ServerBuilder builder;
   builder.AddListeningPort(address, grpc::InsecureServerCredentials());
+  // gRPC C-core refuses request metadata over 8 KiB (at random, between its soft and hard
+  // limits), which would drop the 8,192 bytes of baggage W3C Baggage requires to propagate.
+  builder.AddChannelArgument("grpc.max_metadata_size", 64 * 1024);
+  builder.AddChannelArgument("grpc.absolute_max_metadata_size", 64 * 1024);
   builder.RegisterService(&service);
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> factories;
   factories.push_back(
