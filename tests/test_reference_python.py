@@ -41,6 +41,7 @@ EXPECTED_FAILURES = {
     "ignore-service-name": {"RES-002"},
     "log-without-context": {"LOG-001"},
     "log-foreign-resource": {"LOG-003"},
+    "metrics-resource-differs": {"RES-003"},
     "metric-renamed": {"MET-001", "MET-002"},
     "no-flush-on-exit": {"SHUT-001"},
     # opentelemetry-instrumentation-grpc 0.66b2 as shipped: leading '/' in span names, no metrics.

@@ -75,6 +75,12 @@ def test_a_target_without_fail_is_a_target_error_naming_fail(suite_runner):
     assert "docs/target-contract.md" in message
 
 
+def test_a_span_exported_twice_is_only_the_export_checks_finding(suite_runner):
+    run = _faulty(suite_runner, "export-twice", "--fail-on=should")
+    assert _not_passing(run) == {"SPAN-005": "MISMATCH"}, run.output[-3000:]
+    assert "exported more than once" in _message(run, "SPAN-005")
+
+
 def test_a_client_span_under_the_incoming_parent_is_named_as_such(suite_runner):
     run = _faulty(suite_runner, "client-under-incoming")
     assert _not_passing(run) == {"PROP-005": "MISMATCH", "SPAN-004": "MISMATCH"}, run.output[-3000:]

@@ -24,6 +24,7 @@ MUTANTS = {
     "drop-status-message": "Fail returns the requested code without its message",
     "ignore-service-name": "service.name is hard-coded, OTEL_SERVICE_NAME is ignored",
     "log-foreign-resource": "log records are exported under another service.name",
+    "metrics-resource-differs": "the meter provider gets a resource of its own, without service.version",
     "no-flush-on-exit": "on SIGTERM the process exits at once, without shutting the providers down",
     "stock": "stock opentelemetry-instrumentation-grpc, no semconv corrections",
     **W3C_MUTANTS,

@@ -113,7 +113,10 @@ def setup_telemetry(mutant: str | None = None) -> Telemetry:
     tracer_provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
     trace.set_tracer_provider(tracer_provider)
 
-    meter_provider = MeterProvider(resource=resource,
+    # A provider built with a resource of its own (no service.version), beside the shared one.
+    meter_resource = Resource.create({"service.instance.id": identity["service.instance.id"]}) \
+        if mutant == "metrics-resource-differs" else resource
+    meter_provider = MeterProvider(resource=meter_resource,
                                    metric_readers=[PeriodicExportingMetricReader(OTLPMetricExporter())])
     metrics.set_meter_provider(meter_provider)
 

@@ -48,6 +48,7 @@ FAULTS = {
     "tracestate-update-own": "outgoing tracestate: congo=updated moved to the front (legal)",
     "tracestate-reorder": "outgoing tracestate members reversed (illegal)",
     "no-otlp-logs": "no OTLP log records (stdout line still printed)",
+    "export-twice": "every span batch is exported twice",
     "ignore-sigterm": "SIGTERM is ignored",
     "no-flush-on-exit": "SIGTERM exits 0 at once, without flushing",
     "otlp-http": "every signal over OTLP/HTTP protobuf, whatever OTEL_EXPORTER_OTLP_PROTOCOL says",
@@ -101,7 +102,11 @@ class Telemetry:
         # Exporters, batch delays, export interval and sampler all come from the environment.
         # shutdown_on_exit=False: shutdown() below is the one, bounded, shutdown.
         self.tracer_provider = TracerProvider(resource=self.resource, shutdown_on_exit=False)
-        self.tracer_provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+        exporter = OTLPSpanExporter()
+        if "export-twice" in ACTIVE:
+            export = exporter.export
+            exporter.export = lambda spans: (export(spans), export(spans))[-1]
+        self.tracer_provider.add_span_processor(BatchSpanProcessor(exporter))
         self.meter_provider = MeterProvider(
             resource=self.resource, metric_readers=[PeriodicExportingMetricReader(OTLPMetricExporter())],
             shutdown_on_exit=False)

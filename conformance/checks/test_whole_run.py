@@ -1,0 +1,71 @@
+"""What holds across everything a target exported in the run, not for one call.
+
+These run after the concurrent checks (exclusive), so they judge nearly the whole run's
+exports; the instance SHUT-001 stops has exported nothing yet (its timers are long).
+
+PYTEST_DONT_REWRITE: the suite fails checks by raising, never with a bare assert.
+"""
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+
+from otelconform.observe import duration_s
+from otelconform.registry import check
+from otelconform.verdicts import Mismatch
+
+IDENTITY = ("service.name", "service.version", "service.instance.id")
+
+
+def _identity(resource: dict) -> tuple:
+    return tuple(resource.get(key) for key in IDENTITY)
+
+
+def _shown(identity: tuple) -> str:
+    return ", ".join(f"{k}={v!r}" for k, v in zip(IDENTITY, identity))
+
+
+@check("RES-003", "MUST", "one service identity per instance on every span and metric export of the run",
+       "semconv docs/resource/README.md §Service (service.instance.id: unique per instance, the same for "
+       "its life); OTel SDK Resource §SDK-provided attributes (one resource per SDK instance, for every "
+       "signal); seed 'Span Attributes Standard'", "resource", killed_by=("metrics-resource-differs",),
+       exclusive=True)
+def test_res_003_one_identity_per_instance(suite):
+    suite.watch.wait("traces", lambda: suite.collector.spans(), "the target's spans")
+    signals = defaultdict(set)  # identity -> the signals it was exported with
+    for span in suite.collector.spans():
+        signals[_identity(span.resource)].add("traces")
+    for metric in suite.collector.metrics():
+        signals[_identity(metric.resource)].add("metrics")
+    by_instance = defaultdict(set)
+    for identity in signals:
+        by_instance[identity[2]].add(identity)
+    for instance, identities in by_instance.items():
+        if len(identities) > 1:
+            shown = "; ".join(f"{_shown(i)} on {'+'.join(sorted(signals[i]))}" for i in sorted(identities, key=str))
+            raise Mismatch(f"service.instance.id={instance!r} is exported under {len(identities)} identities: "
+                           f"{shown}; expected one service.name and service.version per instance on every "
+                           f"signal: give the tracer and the meter provider the same resource")
+    if suite.launched is not None:
+        started = 1 + int(suite.spare is not None and suite.spare.done() and suite.spare.exception() is None)
+        if len(by_instance) > started:
+            raise Mismatch(f"expected at most {started} service.instance.id value(s), one per instance the suite "
+                           f"started, got {len(by_instance)}: {sorted(map(str, by_instance))[:6]}; create the "
+                           f"instance id once per process, not per provider, export or batch")
+
+
+@check("SPAN-005", "SHOULD", "every span is exported once, and ends no earlier than it starts",
+       "OTel trace API §End (the end timestamp is not before the start); OTel trace SDK §Span processor "
+       "(an ended span is exported once; OTLP §Retrying may repeat only a batch that failed)", "traces",
+       exclusive=True)
+def test_span_005_spans_exported_once(suite):
+    spans = suite.watch.wait("traces", lambda: suite.collector.spans(), "the target's spans")
+    repeated = [key for key, count in Counter((s.trace_id, s.span_id) for s in spans).items() if count > 1]
+    if repeated:
+        raise Mismatch(f"expected each span once among the {len(spans)} exported, got {len(repeated)} exported more "
+                       f"than once (first: trace {repeated[0][0]} span {repeated[0][1]}); export each ended span "
+                       f"once (a retry may repeat only a batch the collector refused)")
+    backwards = [s for s in spans if duration_s(s) < 0]
+    if backwards:
+        raise Mismatch(f"expected every span to end no earlier than it starts, got {len(backwards)} ending "
+                       f"before their start (first: {backwards[0].summary()}); take the end time from the same "
+                       f"clock as the start")
