@@ -69,3 +69,26 @@ def test_span_005_spans_exported_once(suite):
         raise Mismatch(f"expected every span to end no earlier than it starts, got {len(backwards)} ending "
                        f"before their start (first: {backwards[0].summary()}); take the end time from the same "
                        f"clock as the start")
+
+
+# How far a span's end may lie from its export's arrival, on the suite's clock, before the
+# target's clock is called off: ahead by more than a second, or behind by more than a minute
+# (a batch delay of seconds, a retried export; never the 90 minutes of a wrong time zone).
+AHEAD_S, BEHIND_S = 1.0, 60.0
+
+
+@check("SPAN-006", "SHOULD", "span timestamps agree with the suite's clock",
+       "OTel trace API §Timestamp (wall time, nanoseconds since the Unix epoch); seed 'Tracing' (spans "
+       "from several services line up in one trace only on a common clock)", "traces", exclusive=True)
+def test_span_006_timestamps_agree_with_the_suite_clock(suite):
+    spans = suite.watch.wait("traces", lambda: suite.collector.spans(), "the target's spans")
+    # Arrival (suite clock) minus end (target clock): the span's age when its export arrived.
+    ages = sorted(s.received_at - s.span.end_time_unix_nano / 1e9 for s in spans)
+    median = ages[len(ages) // 2]
+    if not -AHEAD_S <= median <= BEHIND_S:
+        direction = "ahead of" if median < 0 else "behind"
+        raise Mismatch(f"the target's span timestamps are {abs(median):.1f} s {direction} the suite's clock "
+                       f"(median over {len(spans)} spans of export arrival minus span end; expected between "
+                       f"-{AHEAD_S:g} s and {BEHIND_S:g} s); the checks do not depend on it, but traces from "
+                       f"several services only line up on a common clock: synchronise the host's clock (NTP) "
+                       f"and take timestamps from the wall clock in UTC")
