@@ -41,6 +41,11 @@ class Vector:
         return self.headers(trace_id, parent_id)
 
 
+def vector_id(vector: Vector) -> str:
+    """The check instance's parameter id: ``TC-001[version-ff]``."""
+    return vector.name
+
+
 def tp(value: str) -> Headers:
     """A single traceparent, ``{t}`` and ``{p}`` standing for the drawn ids."""
     return lambda t, p: [("traceparent", value.format(t=t, p=p))]

@@ -7,8 +7,9 @@ from __future__ import annotations
 import grpc
 import pytest
 
-from otelconform.baggage import Member, members, parse_member
+from otelconform.baggage import MAX_BYTES, MAX_MEMBERS, Member, members, parse_member
 from otelconform.checks._w3c import Sent, _avoided_trace_ids
+from otelconform.checks.test_w3c_baggage import LIMITS
 from otelconform.client import TargetClient
 from otelconform.exact_headers import ExactHeaderClient
 from otelconform.w3c_doc import HARNESS_TESTS, harness_markdown
@@ -72,6 +73,14 @@ def test_new_trace_must_avoid_every_32_digit_window():
     sent = Sent(t, "2" * 16, [("traceparent", f"00-{t}3-{'2' * 16}-01")], [])
     avoided = _avoided_trace_ids(sent)
     assert {t, t[1:] + "3"} <= avoided and len(avoided) == 2
+
+
+@pytest.mark.parametrize("name", sorted(LIMITS))
+def test_baggage_limit_vectors_stay_within_the_limits(name):
+    """BAG-001 may demand everything back only if what it sends is within W3C Baggage's limits."""
+    header = ",".join(m.text() for m in LIMITS[name])
+    assert len(header) <= MAX_BYTES and len(LIMITS[name]) <= MAX_MEMBERS
+    assert len(header) == MAX_BYTES or len(LIMITS[name]) == MAX_MEMBERS, "each vector sits on one limit"
 
 
 def test_baggage_values_are_percent_decoded_and_plus_is_literal():

@@ -86,6 +86,23 @@ def outgoing(suite, sent: Sent, call) -> tuple[str, str, str, str]:
         raise Mismatch(f"{exc}; request headers: {sent.shown()}") from None
 
 
+def forwarded_baggage(suite, sent: Sent) -> list[str]:
+    """The baggage headers of the (first) outgoing call; a target that forwards no baggage at
+    all is PROP-008's finding, once, and the baggage checks are skipped."""
+    received = sent.calls[0].values("baggage")
+    if not received and not _forwards_baggage_at_all(suite):
+        pytest.skip("the target forwards no baggage at all, so this cannot be judged; PROP-008 reports that")
+    return received
+
+
+def _forwards_baggage_at_all(suite) -> bool:
+    def probe():
+        vector = Vector("probe", lambda t, p: [("traceparent", traceparent(t, p)),
+                                               ("baggage", f"probe={unique('baggage-probe')}")])
+        return bool(send(suite, vector, "bag-probe").calls[0].values("baggage"))
+    return suite.once("outgoing baggage", probe)
+
+
 def _avoided_trace_ids(sent: Sent) -> set[str]:
     """Trace ids a new trace must not reuse: the one drawn, and every 32-digit window of a
     sent value (an over-long trace id must not be cut down and continued)."""
@@ -105,14 +122,16 @@ def judge_trace(suite, vector: Vector, sent: Sent) -> None:
            "distinct span ids, one per outgoing call", parents)
     if vector.trace == CONTINUE:
         for _, trace_id, _, flags in parsed:
-            _judge_continued(suite, vector, sent, trace_id, parents, int(flags, 16))
+            _judge_continued(vector, sent, trace_id, parents, int(flags, 16))
+        if vector.sampled:
+            server_span(suite, sent.trace_id, sent.parent_id, outgoing=True)
         return
     # Outgoing calls in traces of their own (not the server span's) are PROP-005's finding.
     for trace_id, flags in dict((p[1], p[3]) for p in parsed).items():
         _judge_new_trace(suite, sent, trace_id, int(flags, 16))
 
 
-def _judge_continued(suite, vector: Vector, sent: Sent, trace_id: str, parents: list[str], flags: int) -> None:
+def _judge_continued(vector: Vector, sent: Sent, trace_id: str, parents: list[str], flags: int) -> None:
     if trace_id != sent.trace_id:
         raise Mismatch(f"request headers {sent.shown()} carry a valid traceparent: expected the outgoing call "
                        f"to continue trace {sent.trace_id}, got trace {trace_id} (a new trace); parse this "
@@ -125,8 +144,6 @@ def _judge_continued(suite, vector: Vector, sent: Sent, trace_id: str, parents: 
     if vector.random:
         expect(bool(flags & 0x02), "random trace-id flag (0x02) sent downstream",
                "set, as in the incoming traceparent", f"{flags:02x}")
-    if vector.sampled:
-        server_span(suite, sent.trace_id, sent.parent_id, outgoing=True)
 
 
 def _judge_new_trace(suite, sent: Sent, trace_id: str, flags: int) -> None:

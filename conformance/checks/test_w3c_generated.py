@@ -4,7 +4,8 @@ A fixed seed (derandomised) and a bounded number of examples per check keep the 
 repeatable and short; the examples are drawn once per session in the background
 (``generated_inputs``), and there is no shrinking, since every example costs a call to the
 target. A failing example is reported with its request headers, ready to be sent again by
-hand. These checks judge what the target sends downstream.
+hand. These checks judge what the target sends downstream (and, for a continued sampled
+traceparent, the span it exported).
 
 PYTEST_DONT_REWRITE: the suite fails checks by raising, never with a bare assert.
 """
@@ -22,7 +23,7 @@ from otelconform.tracestate import forwarding_error, members as tracestate_membe
 from otelconform.verdicts import Mismatch
 from otelconform.w3c_vectors import CONTINUE, NEW_TRACE, Vector
 
-from ._w3c import MAX_MEMBERS, judge_trace, outgoing, send
+from ._w3c import MAX_MEMBERS, forwarded_baggage, judge_trace, outgoing, send
 
 IN_FLIGHT = 4  # examples of one check sent at once
 
@@ -72,38 +73,22 @@ def test_tc_009_generated_traceparent(suite):
             holder["value"] = gen.build_traceparent(t, p, edits)
             return [("traceparent", holder["value"])]
 
-        probe = Vector("generated", headers)
-        sent = send(suite, probe, "tc-009")
+        sent = send(suite, Vector("generated", headers), "tc-009")
         parsed = gen.valid_traceparent(holder["value"])
+        new_trace = Vector("generated", headers, trace=NEW_TRACE)
         if parsed is None:
-            judge_trace(suite, Vector("generated", headers, trace=NEW_TRACE), sent)
+            judge_trace(suite, new_trace, sent)
             return
-        flags = int(parsed[2], 16)
-        continued = Vector("generated", headers, trace=CONTINUE, sampled=bool(flags & 1))
-        # The oracle's trace id is the edited header's, which may differ from the one drawn.
-        sent.trace_id, sent.parent_id = parsed[0], parsed[1]
-        for call in sent.calls:
-            out = outgoing(suite, sent, call)
-            if flags & ~0x03 and out[1] != parsed[0]:
-                # Flags beyond those Level 2 defines: the processing model says to zero them on
-                # outgoing calls, but SDKs (otel-go) restart the trace instead; either is accepted.
-                judge_trace(suite, Vector("generated", headers, trace=NEW_TRACE), sent)
-                return
-            call_parsed = call.values("traceparent")
-            if not call_parsed or call_parsed[0].split("-")[1:2] != [parsed[0]]:
-                raise Mismatch(f"request headers {sent.shown()} carry a valid traceparent: expected the "
-                               f"outgoing call to continue trace {parsed[0]}, got {call_parsed!r}")
-        _sampled_kept(continued, sent)
+        # The oracle's ids are the edited header's, which may differ from the ones drawn.
+        sent.trace_id, sent.parent_id, flags = parsed[0], parsed[1], int(parsed[2], 16)
+        if flags & ~0x03 and outgoing(suite, sent, sent.calls[0])[1] != parsed[0]:
+            # Flags beyond those Level 2 defines: the processing model says to zero them on
+            # outgoing calls, but SDKs (otel-go) restart the trace instead; either is accepted.
+            judge_trace(suite, new_trace, sent)
+            return
+        judge_trace(suite, Vector("generated", headers, trace=CONTINUE, sampled=bool(flags & 1)), sent)
 
     _explore(suite, "traceparent", body)
-
-
-def _sampled_kept(vector: Vector, sent) -> None:
-    for call in sent.calls:
-        flags = int(call.values("traceparent")[0].rsplit("-", 1)[-1][:2], 16)
-        if bool(flags & 1) != vector.sampled:
-            raise Mismatch(f"request headers {sent.shown()}: expected the sampled flag "
-                           f"{'set' if vector.sampled else 'unset'} downstream, as sent, got flags {flags:02x}")
 
 
 @check("TS-008", "MUST", "generated tracestate lists within the limits are forwarded in order; never more "
@@ -146,9 +131,7 @@ def test_bag_007_generated_baggage(suite):
         header = ",".join(texts)
         vector = Vector("generated", lambda t, p: [("traceparent", f"00-{t}-{p}-01"), ("baggage", header)])
         sent = send(suite, vector, "bag-007")
-        received = sent.calls[0].values("baggage")
-        if not received:
-            return  # forwarding no baggage at all is PROP-008's (SHOULD) finding
+        received = forwarded_baggage(suite, sent)
         found = by_key(members(received))
         missing = [m.text() for m in expected if m not in found.get(m.key, [])]
         if missing:

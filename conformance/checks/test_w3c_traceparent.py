@@ -13,16 +13,12 @@ import pytest
 from otelconform.registry import check
 from otelconform.w3c_vectors import (DUPLICATED_TRACEPARENT, INVALID_TRACEPARENT, NO_TRACEPARENT, RANDOM_FLAG,
                                      SEVERAL_OUTGOING, TRACEPARENT_WHITESPACE, VALID_TRACEPARENT,
-                                     WRONG_TRACEPARENT_NAME)
+                                     WRONG_TRACEPARENT_NAME, vector_id)
 
 from ._w3c import judge_trace, send, skip_unless_level
 
 TC = "W3C Trace Context §3.2 Traceparent Header"
 PROCESSING = "§4 Processing Model (A traceparent is Received: invalid → restart the trace)"
-
-
-def name(vector) -> str:
-    return vector.name
 
 
 def _run(suite, vector, tag: str) -> None:
@@ -36,7 +32,7 @@ def _run(suite, vector, tag: str) -> None:
        f"{TC} §3.2.2 field values (version, trace-id, parent-id, trace-flags: lowercase hex of fixed "
        f"length, not all zero; version ff invalid; version 00 ends after the flags), §3.2.4 Versioning; "
        f"{PROCESSING}", "traces", killed_by=("lenient-traceparent",))
-@pytest.mark.parametrize("vector", INVALID_TRACEPARENT, ids=name)
+@pytest.mark.parametrize("vector", INVALID_TRACEPARENT, ids=vector_id)
 def test_tc_001_invalid_traceparent_starts_new_trace(suite, vector):
     _run(suite, vector, "tc-001")
 
@@ -44,7 +40,7 @@ def test_tc_001_invalid_traceparent_starts_new_trace(suite, vector):
 @check("TC-002", "MUST", "two traceparent headers in one request: the target starts a new trace",
        f"{TC} §3.2.1 Header Name (a single header); RFC 9110 §5.3 (repeated fields form one list, which "
        f"is not a valid traceparent); {PROCESSING}", "traces", killed_by=("first-traceparent-wins",))
-@pytest.mark.parametrize("vector", DUPLICATED_TRACEPARENT, ids=name)
+@pytest.mark.parametrize("vector", DUPLICATED_TRACEPARENT, ids=vector_id)
 def test_tc_002_duplicated_traceparent_starts_new_trace(suite, vector):
     _run(suite, vector, "tc-002")
 
@@ -52,7 +48,7 @@ def test_tc_002_duplicated_traceparent_starts_new_trace(suite, vector):
 @check("TC-003", "MUST", "a traceparent under another header name is ignored",
        f"{TC} §3.2.1 Header Name (the name is traceparent); {PROCESSING}", "traces",
        killed_by=("punctuation-blind-names",))
-@pytest.mark.parametrize("vector", WRONG_TRACEPARENT_NAME, ids=name)
+@pytest.mark.parametrize("vector", WRONG_TRACEPARENT_NAME, ids=vector_id)
 def test_tc_003_wrong_header_name_is_ignored(suite, vector):
     _run(suite, vector, "tc-003")
 
@@ -61,7 +57,7 @@ def test_tc_003_wrong_header_name_is_ignored(suite, vector):
        "flag kept", f"{TC} §3.2.2.3 parent-id, §3.2.2.5 trace-flags, §3.2.4 Versioning (parse a higher "
        f"version's known fields); §5 Mutating the traceparent Field", "traces",
        killed_by=("drop-incoming-context",))
-@pytest.mark.parametrize("vector", VALID_TRACEPARENT, ids=name)
+@pytest.mark.parametrize("vector", VALID_TRACEPARENT, ids=vector_id)
 def test_tc_004_valid_traceparent_is_continued(suite, vector):
     _run(suite, vector, "tc-004")
 
@@ -69,7 +65,7 @@ def test_tc_004_valid_traceparent_is_continued(suite, vector):
 @check("TC-005", "MUST", "no traceparent: the outgoing call carries a valid traceparent of a new trace",
        f"{PROCESSING.replace('A traceparent is Received: invalid → restart the trace', 'No traceparent Received')}"
        f"; {TC} §3.2.2", "traces", killed_by=("inject-only-continued",))
-@pytest.mark.parametrize("vector", NO_TRACEPARENT, ids=name)
+@pytest.mark.parametrize("vector", NO_TRACEPARENT, ids=vector_id)
 def test_tc_005_no_traceparent_starts_new_trace(suite, vector):
     _run(suite, vector, "tc-005")
 
@@ -77,7 +73,7 @@ def test_tc_005_no_traceparent_starts_new_trace(suite, vector):
 @check("TC-006", "SHOULD", "whitespace around the traceparent value is tolerated (or the request refused, "
        "as HTTP/2 allows)", f"{TC} (OWS around the value is ignored); RFC 9113 §8.2.1 (a field value "
        f"with whitespace at either end is malformed HTTP/2 and may be refused)", "traces")
-@pytest.mark.parametrize("vector", TRACEPARENT_WHITESPACE, ids=name)
+@pytest.mark.parametrize("vector", TRACEPARENT_WHITESPACE, ids=vector_id)
 def test_tc_006_whitespace_around_traceparent(suite, vector):
     _run(suite, vector, "tc-006")
 
@@ -85,7 +81,7 @@ def test_tc_006_whitespace_around_traceparent(suite, vector):
 @check("TC-007", "MUST", "several outgoing calls of one request: one trace id, distinct parent ids",
        f"{TC} §3.2.2.4 parent-id (the id of the caller's own span); {PROCESSING}", "traces",
        killed_by=("outgoing-parent-is-server-span",))
-@pytest.mark.parametrize("vector", SEVERAL_OUTGOING, ids=name)
+@pytest.mark.parametrize("vector", SEVERAL_OUTGOING, ids=vector_id)
 def test_tc_007_several_outgoing_calls(suite, vector):
     _run(suite, vector, "tc-007")
 
@@ -93,6 +89,6 @@ def test_tc_007_several_outgoing_calls(suite, vector):
 @check("TC-008", "SHOULD", "Level 2: the random trace-id flag is propagated",
        "W3C Trace Context Level 2 §3.2.2.5 trace-flags, Random Trace ID Flag (set on the incoming "
        "header → set on outgoing headers with the same trace-id)", "traces")
-@pytest.mark.parametrize("vector", RANDOM_FLAG, ids=name)
+@pytest.mark.parametrize("vector", RANDOM_FLAG, ids=vector_id)
 def test_tc_008_random_flag_is_propagated(suite, vector):
     _run(suite, vector, "tc-008")

@@ -12,15 +12,11 @@ import pytest
 from otelconform.registry import check
 from otelconform.w3c_vectors import (TRACESTATE_DISCARDED, TRACESTATE_DUPLICATED_KEYS, TRACESTATE_FORWARDED,
                                      TRACESTATE_IGNORED, TRACESTATE_OVER_LIMIT, TRACESTATE_WHITESPACE,
-                                     TRACESTATE_WRONG_NAME)
+                                     TRACESTATE_WRONG_NAME, vector_id)
 
 from ._w3c import judge_trace, judge_tracestate, outgoing, send, skip_unless_level
 
 TS = "W3C Trace Context §3.3 Tracestate Header"
-
-
-def name(vector) -> str:
-    return vector.name
 
 
 def _run(suite, vector, tag: str, trace_too: bool = False) -> None:
@@ -38,7 +34,7 @@ def _run(suite, vector, tag: str, trace_too: bool = False) -> None:
 @check("TS-001", "MUST", "tracestate without a valid traceparent is ignored",
        f"{TS} (tracestate is only used with a valid traceparent); §4 Processing Model (restart the trace: "
        f"the incoming tracestate is not used)", "traces", killed_by=("tracestate-without-parent",))
-@pytest.mark.parametrize("vector", TRACESTATE_IGNORED, ids=name)
+@pytest.mark.parametrize("vector", TRACESTATE_IGNORED, ids=vector_id)
 def test_ts_001_tracestate_without_traceparent_is_ignored(suite, vector):
     _run(suite, vector, "ts-001", trace_too=True)
 
@@ -48,7 +44,7 @@ def test_ts_001_tracestate_without_traceparent_is_ignored(suite, vector):
        f"empty members and OWS allowed; up to 32 members, keys of 256 characters); §6 Mutating the "
        f"tracestate Field (MUST send it on, order of the others' entries MUST be preserved)", "traces",
        killed_by=("last-tracestate-wins",))
-@pytest.mark.parametrize("vector", TRACESTATE_FORWARDED, ids=name)
+@pytest.mark.parametrize("vector", TRACESTATE_FORWARDED, ids=vector_id)
 def test_ts_002_tracestate_is_forwarded(suite, vector):
     _run(suite, vector, "ts-002")
 
@@ -57,7 +53,7 @@ def test_ts_002_tracestate_is_forwarded(suite, vector):
        f"{TS} list-members Key and Value grammar (Level 1: tenant@system, tenant ≤ 241 and system ≤ 14 "
        f"characters); §4 Processing Model step 3 (the vendor MAY validate tracestate and MAY discard an "
        f"unparsable one: the harness's strict level expects it)", "traces")
-@pytest.mark.parametrize("vector", TRACESTATE_DISCARDED, ids=name)
+@pytest.mark.parametrize("vector", TRACESTATE_DISCARDED, ids=vector_id)
 def test_ts_003_invalid_tracestate_is_not_forwarded(suite, vector):
     _run(suite, vector, "ts-003")
 
@@ -65,7 +61,7 @@ def test_ts_003_invalid_tracestate_is_not_forwarded(suite, vector):
 @check("TS-004", "SHOULD", "a tracestate with a duplicated key is still propagated",
        f"{TS} §6 Mutating the tracestate Field (vendors SHOULD NOT delete keys they did not generate; they "
        f"MAY discard duplicate keys)", "traces")
-@pytest.mark.parametrize("vector", TRACESTATE_DUPLICATED_KEYS, ids=name)
+@pytest.mark.parametrize("vector", TRACESTATE_DUPLICATED_KEYS, ids=vector_id)
 def test_ts_004_duplicated_key_still_propagated(suite, vector):
     _run(suite, vector, "ts-004")
 
@@ -73,7 +69,7 @@ def test_ts_004_duplicated_key_still_propagated(suite, vector):
 @check("TS-005", "SHOULD", "whitespace at either end of the tracestate value is tolerated (or the request "
        "refused, as HTTP/2 allows)", f"{TS} §3.3.1 (spaces and tabs around list-members are ignored); "
        f"RFC 9113 §8.2.1", "traces")
-@pytest.mark.parametrize("vector", TRACESTATE_WHITESPACE, ids=name)
+@pytest.mark.parametrize("vector", TRACESTATE_WHITESPACE, ids=vector_id)
 def test_ts_005_whitespace_around_tracestate(suite, vector):
     _run(suite, vector, "ts-005")
 
@@ -81,7 +77,7 @@ def test_ts_005_whitespace_around_tracestate(suite, vector):
 @check("TS-006", "MUST", "never more than 32 tracestate members are forwarded",
        f"{TS} §3.3.1 list (at most 32 list-members; when adding would exceed that, the right-most is "
        f"removed)", "traces", killed_by=("lenient-tracestate",))
-@pytest.mark.parametrize("vector", TRACESTATE_OVER_LIMIT, ids=name)
+@pytest.mark.parametrize("vector", TRACESTATE_OVER_LIMIT, ids=vector_id)
 def test_ts_006_at_most_32_members_forwarded(suite, vector):
     _run(suite, vector, "ts-006")
 
@@ -89,6 +85,6 @@ def test_ts_006_at_most_32_members_forwarded(suite, vector):
 @check("TS-007", "MUST", "a tracestate under another header name is ignored",
        f"{TS} §3.3.1 Header Name (the name is tracestate, a single word without delimiters)", "traces",
        killed_by=("punctuation-blind-names",))
-@pytest.mark.parametrize("vector", TRACESTATE_WRONG_NAME, ids=name)
+@pytest.mark.parametrize("vector", TRACESTATE_WRONG_NAME, ids=vector_id)
 def test_ts_007_wrong_header_name_is_ignored(suite, vector):
     _run(suite, vector, "ts-007")
