@@ -114,6 +114,7 @@ class _Connection:
         self.conn.initiate_connection()
         self.authority = address
         self.usable = True
+        self.unparsed = bytearray()  # received bytes not yet given to h2: at most a partial frame
 
     def close(self) -> None:
         self.usable = False
@@ -124,7 +125,7 @@ class _Connection:
             outcome = _Exchange(self, deadline).run(path, metadata, message, timeout)
         except OSError as exc:
             outcome = grpc.StatusCode.UNAVAILABLE, f"connection failed: {exc}", True, []
-        if outcome is _UNSENT or outcome[2] or outcome[0] in (grpc.StatusCode.DEADLINE_EXCEEDED,
+        if outcome is _UNSENT or not self.usable or outcome[2] or outcome[0] in (grpc.StatusCode.DEADLINE_EXCEEDED,
                                                                grpc.StatusCode.UNKNOWN):
             self.close()  # a refusal or a broken answer: start the next call afresh
         return outcome
@@ -165,16 +166,40 @@ class _Exchange:
             if not data:
                 return _UNSENT if self._unread() else (
                     grpc.StatusCode.UNAVAILABLE, "the target closed the connection without answering", True, [])
-            try:
-                events = conn.receive_data(data)
-            except h2.exceptions.ProtocolError as exc:
-                return grpc.StatusCode.INTERNAL, f"the target's HTTP/2 answer is malformed: {exc}", True, []
-            outcome = self._handle(events)
+            outcome = self._receive(data)
             pending = conn.data_to_send()
-            if pending:
+            if pending and self.connection.usable:
                 self.sock.sendall(pending)
             if outcome is not None:
                 return outcome
+
+    def _receive(self, data: bytes):
+        """Give h2 the received bytes one frame at a time, so the answer is judged on the first
+        frames that end the stream: a target that then sends more on the ended stream (gRPC
+        C-core 1.51 repeats a trailers-only refusal) breaks the connection, not the answer."""
+        buffer = self.connection.unparsed
+        buffer += data
+        outcome = None
+        while len(buffer) >= 9:
+            size = 9 + int.from_bytes(buffer[:3], "big")
+            if len(buffer) < size:
+                break
+            frame = bytes(buffer[:size])
+            del buffer[:size]
+            try:
+                events = self.conn.receive_data(frame)
+            except h2.exceptions.ProtocolError as exc:
+                self.connection.usable = False
+                if outcome is not None:
+                    return outcome
+                detail = (f"a frame on stream {exc.stream_id} after it ended"
+                          if isinstance(exc, h2.exceptions.StreamClosedError) else str(exc) or type(exc).__name__)
+                return grpc.StatusCode.INTERNAL, f"the target's HTTP/2 answer is malformed: {detail}", True, []
+            if outcome is None:
+                outcome = self._handle(events)
+            elif any(isinstance(e, h2.events.ConnectionTerminated) for e in events):
+                self.connection.usable = False
+        return outcome
 
     def _unread(self) -> bool:
         """Did the connection end before the target could have read this request? Only a

@@ -1,51 +1,17 @@
-"""The W3C machinery without a target: the vector client and downstream keep headers exactly,
-the harness table is complete and current, and the baggage and traceparent rules the checks
-judge by say what the specifications say.
+"""The W3C machinery without a target: the harness table is complete and current, and the
+baggage and traceparent rules the checks judge by say what the specifications say.
 """
 from __future__ import annotations
 
-import grpc
 import pytest
 
 from otelconform.baggage import MAX_BYTES, MAX_MEMBERS, Member, members, parse_member
 from otelconform.checks._w3c import Sent, _avoided_trace_ids
 from otelconform.checks.test_w3c_baggage import LIMITS
-from otelconform.client import TargetClient
-from otelconform.exact_headers import ExactHeaderClient
 from otelconform.w3c_doc import HARNESS_TESTS, harness_markdown
 from otelconform.w3c_vectors import GROUPS, NOT_SENDABLE, outside_grpc_grammar
-from otelconform_fixtures.downstream import DownstreamServer
 
 from .conftest import ROOT
-
-
-@pytest.fixture(scope="module")
-def downstream():
-    server = DownstreamServer().start()
-    yield server
-    server.stop()
-
-
-def test_exact_headers_arrive_exactly(downstream):
-    """Repeated keys, their order, tabs, empty values and surrounding whitespace all survive:
-    what neither grpcio nor grpclib's own client can send."""
-    client = ExactHeaderClient(TargetClient(downstream.address, 5))
-    sent = (("traceparent", "00-a"), ("tracestate", "x=1 \t, y=2"), ("traceparent", "00-b"),
-            ("tracestate", ""), ("baggage", " k=v\t"))
-    result = client.echo("exact-1", metadata=sent)
-    assert result.code == grpc.StatusCode.OK and result.responses[0].payload == "exact-1"
-    (call,) = downstream.calls("exact-1")
-    assert tuple(m for m in call.metadata if m[0] in ("traceparent", "tracestate", "baggage")) == sent
-    assert call.values("traceparent") == ["00-a", "00-b"]
-
-
-def test_exact_client_reports_status_and_refusal(downstream):
-    client = ExactHeaderClient(TargetClient(downstream.address, 5))
-    failed = client.echo("fail-with-code:5/x")
-    assert (failed.code, failed.details, failed.refused) == (grpc.StatusCode.NOT_FOUND,
-                                                             "downstream failure requested by the suite", False)
-    nobody = ExactHeaderClient(TargetClient("127.0.0.1:1", 5)).echo("x")
-    assert nobody.code == grpc.StatusCode.UNAVAILABLE and nobody.refused
 
 
 def test_every_harness_test_is_mapped_and_the_table_is_current():
