@@ -33,10 +33,11 @@ EXPECTED_FAILURES = {
     # A made-up parent also continues a trace the request did not bring, or brought invalid.
     "invent-parent": {"PROP-002", "TC-001", "TC-003", "TC-007", "TC-009", "TS-001"},
     "wrong-span-kind": {"SPAN-001"},
-    "wrong-rpc-system": {"SPAN-003", "STAT-002"},
+    "wrong-rpc-system": {"SPAN-003"},
     "status-attr-ok": {"STAT-002"},
     "error-status-ok": {"STAT-003"},
     "drop-status-message": {"STAT-001"},
+    "client-outcome-ok": {"STAT-004", "STAT-005"},
     "no-service-version": {"RES-001"},
     "ignore-service-name": {"RES-002"},
     "log-without-context": {"LOG-001"},

@@ -12,12 +12,13 @@ from concurrent import futures
 import grpc
 import pytest
 
+from otelconform.profiles import SERVER_ERROR_CODES
 from otelconform.registry import load_catalog
 
 from .conftest import OTEL_TARGET, PYTHON_REFERENCE
 
 FAST = ("--telemetry-timeout=3", "--call-timeout=3", "--ready-timeout=10")
-STATUS_CODES = ("INVALID_ARGUMENT", "NOT_FOUND", "PERMISSION_DENIED", "UNKNOWN", "INTERNAL", "UNAVAILABLE")
+STATUS_CODES = [c.name for c in grpc.StatusCode if c != grpc.StatusCode.OK]
 
 
 def _faulty(suite_runner, faults: str, *args: str):
@@ -76,6 +77,7 @@ def test_a_target_without_fail_is_a_target_error_naming_fail(suite_runner):
     run = _faulty(suite_runner, "no-fail")
     expected = {f"{check}[{code}]": "TARGET_ERROR" for check in ("STAT-001", "STAT-002", "STAT-003")
                 for code in STATUS_CODES}
+    expected |= {f"STAT-006[{code.name}]": "TARGET_ERROR" for code in SERVER_ERROR_CODES}
     assert _not_passing(run) == expected, run.output[-3000:]
     message = _message(run, "STAT-003[INTERNAL]")
     assert "contract method Fail" in message and "UNIMPLEMENTED" in message, message

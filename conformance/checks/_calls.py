@@ -10,6 +10,7 @@ from otelconform.contract import pb
 from otelconform.ids import new_span_id, new_trace_id, parse_traceparent, traceparent, unique
 from otelconform.observe import server_span
 from otelconform.verdicts import Mismatch, TargetUnresponsive
+from otelconform_fixtures.downstream import FAIL_PREFIX
 
 
 def traced_call(suite, method: str, *args, expect: grpc.StatusCode = grpc.StatusCode.OK,
@@ -30,11 +31,49 @@ def traced_echo_span(suite):
     return server_span(suite, trace_id, parent_id)
 
 
+# Outcomes that can also mean the service never handled Fail as asked.
+NOT_HANDLED = frozenset({grpc.StatusCode.UNIMPLEMENTED, grpc.StatusCode.DEADLINE_EXCEEDED})
+
+
+def require_fail_handled(suite, result, code: grpc.StatusCode) -> None:
+    """TARGET_ERROR unless ``Fail`` answered as asked. A wrong code or message is the
+    status checks' finding; but UNIMPLEMENTED and DEADLINE_EXCEEDED are also what a missing
+    or hanging Fail gives, so a request for them is believed once Fail is seen to work."""
+    if result.code != code:
+        if result.code in NOT_HANDLED:
+            result.require(code)
+        return
+    if code not in NOT_HANDLED:
+        return
+    probe = suite.once("Fail answers as asked", lambda: suite.client.fail(
+        grpc.StatusCode.INVALID_ARGUMENT, unique("probe")))
+    if probe.code != grpc.StatusCode.INVALID_ARGUMENT:
+        probe.require(grpc.StatusCode.INVALID_ARGUMENT)
+
+
 def failed_call(suite, code: grpc.StatusCode):
     """A traced ``Fail`` that must end with ``code`` and a message of the suite's."""
     message = unique("requested failure")
     result, trace_id, parent_id = traced_call(suite, "fail", code, message, expect=code)
+    require_fail_handled(suite, result, code)
     return result, message, trace_id, parent_id
+
+
+def relay_ending(suite, code: grpc.StatusCode, tag: str):
+    """A traced Relay whose one downstream call ends with ``code`` (the suite's downstream
+    fails on request); the contract says Relay then ends with that code. Returns
+    (trace_id, parent_id, downstream call)."""
+    payload = unique(tag) if code == grpc.StatusCode.OK else f"{FAIL_PREFIX}{code.value[0]}/{unique(tag)}"
+    trace_id, parent_id = new_trace_id(), new_span_id()
+    metadata = (("traceparent", traceparent(trace_id, parent_id)),)
+    result = suite.client.relay(suite.downstream.address, payload, metadata=metadata)
+    (call,) = downstream_calls(suite, payload, 1)[:1]
+    if result.code != code:
+        raise TargetUnresponsive(
+            f"contract method Relay should have ended {code.name}, the code its downstream call ended "
+            f"with, but ended {result.code.name}{f' ({result.details})' if result.details else ''}: a "
+            f"downstream failure must end Relay with the downstream's status code (docs/target-contract.md)")
+    return trace_id, parent_id, call
 
 
 def untraced_sleep(suite, metadata=()):

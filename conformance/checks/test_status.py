@@ -1,4 +1,4 @@
-"""gRPC status codes: what the client sees and how spans record them.
+"""gRPC status codes: what the client sees and how spans record them, on both sides.
 
 PYTEST_DONT_REWRITE: the suite fails checks by raising, never with a bare assert.
 """
@@ -8,29 +8,36 @@ import grpc
 import pytest
 
 from otelconform.ids import new_span_id, new_trace_id, traceparent, unique
-from otelconform.observe import server_span
+from otelconform.observe import client_span, server_span
 from otelconform.profiles import SERVER_ERROR_CODES
 from otelconform.registry import check
 from otelconform.verdicts import Mismatch, expect_equal
 
-from ._calls import failed_call, traced_call
+from ._calls import failed_call, relay_ending, require_fail_handled, traced_call
 
-CODES = [grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOUND, grpc.StatusCode.PERMISSION_DENIED,
-         grpc.StatusCode.UNKNOWN, grpc.StatusCode.INTERNAL, grpc.StatusCode.UNAVAILABLE]
+# Every code gRPC defines (doc/statuscodes.md), 1..16 for Fail, and OK as well where a span is judged.
+CODES = [c for c in grpc.StatusCode if c != grpc.StatusCode.OK]
+ALL_CODES = list(grpc.StatusCode)
 GRPC_SEMCONV = "semconv docs/rpc/grpc.md §gRPC status"
 
 
-# Outcomes that mean the service never handled Fail as asked, whatever code was requested.
-NOT_HANDLED = {grpc.StatusCode.UNIMPLEMENTED, grpc.StatusCode.DEADLINE_EXCEEDED}
-
-
 def _call_ending(suite, code: grpc.StatusCode):
-    """(trace_id, parent_id, method) of a traced call that ended with ``code``, as verified."""
+    """(trace_id, parent_id, method, message) of a traced call that ended with ``code``, as verified."""
     if code == grpc.StatusCode.OK:
         _, trace_id, parent_id = traced_call(suite, "echo", unique("stat"))
-        return trace_id, parent_id, "Echo"
-    _, _, trace_id, parent_id = failed_call(suite, code)
-    return trace_id, parent_id, "Fail"
+        return trace_id, parent_id, "Echo", ""
+    _, message, trace_id, parent_id = failed_call(suite, code)
+    return trace_id, parent_id, "Fail", message
+
+
+def _status_attribute_errors(suite, kind: str, span, method: str, code: grpc.StatusCode) -> None:
+    errors = suite.profile.span_errors(kind, span.attributes, method, code, status_only=True)
+    if errors:
+        side = "server" if kind == "server-span" else "client"
+        raise Mismatch(f"{side} span of a call ending {code.name} records its outcome against the "
+                       f"'{suite.profile.name}' profile: " + "; ".join(errors)
+                       + f" (attributes: {span.attributes}); set the status attribute from the code the "
+                       f"call actually ended with")
 
 
 @pytest.mark.parametrize("code", CODES, ids=lambda c: c.name)
@@ -41,31 +48,65 @@ def test_stat_001_client_sees_code(suite, code):
     message = unique("requested failure")
     traced = (("traceparent", traceparent(new_trace_id(), new_span_id())),)
     result = suite.client.fail(code, message, metadata=traced)
-    if result.code in NOT_HANDLED and result.code != code:
-        result.require(code)  # TARGET_ERROR: Fail is missing or did not answer
+    require_fail_handled(suite, result, code)
     expect_equal("status code the client received", code.name, result.code.name)
     expect_equal("status message the client received", message, result.details)
 
 
-@pytest.mark.parametrize("code", [grpc.StatusCode.OK, *CODES], ids=lambda c: c.name)
+@pytest.mark.parametrize("code", ALL_CODES, ids=lambda c: c.name)
 @check("STAT-002", "MUST", "server span records the status code in the profile's attribute",
        GRPC_SEMCONV + "; schemas/<profile>/server-span.schema.json", "traces",
        killed_by=("status-attr-ok",))
 def test_stat_002_span_status_attribute(suite, code):
-    trace_id, parent_id, method = _call_ending(suite, code)
-    span = server_span(suite, trace_id, parent_id)
-    errors = suite.profile.span_errors("server-span", span.attributes, method, code)
-    if errors:
-        raise Mismatch(f"server span of a call ending {code.name} breaks the '{suite.profile.name}' "
-                       f"profile: " + "; ".join(errors) + f" (attributes: {span.attributes})")
+    trace_id, parent_id, method, _ = _call_ending(suite, code)
+    _status_attribute_errors(suite, "server-span", server_span(suite, trace_id, parent_id), method, code)
 
 
-@pytest.mark.parametrize("code", [grpc.StatusCode.OK, *CODES], ids=lambda c: c.name)
+@pytest.mark.parametrize("code", ALL_CODES, ids=lambda c: c.name)
 @check("STAT-003", "MUST", "server span status is ERROR exactly for server-fault codes",
        GRPC_SEMCONV + " (server: ERROR only for UNKNOWN, DEADLINE_EXCEEDED, UNIMPLEMENTED, INTERNAL, "
        "UNAVAILABLE, DATA_LOSS); OTel trace API §Set Status", "traces", killed_by=("error-status-ok",))
 def test_stat_003_server_span_status(suite, code):
-    trace_id, parent_id, _ = _call_ending(suite, code)
+    trace_id, parent_id, _, _ = _call_ending(suite, code)
     span = server_span(suite, trace_id, parent_id)
     expected = "STATUS_CODE_ERROR" if code in SERVER_ERROR_CODES else "STATUS_CODE_UNSET"
     expect_equal(f"status of the server span of a call ending {code.name}", expected, span.status)
+
+
+@pytest.mark.parametrize("code", ALL_CODES, ids=lambda c: c.name)
+@check("STAT-004", "MUST", "client span records the status code its call ended with, in the profile's attribute",
+       GRPC_SEMCONV + "; schemas/<profile>/client-span.schema.json", "traces",
+       killed_by=("client-outcome-ok",))
+def test_stat_004_client_span_status_attribute(suite, code):
+    trace_id, parent_id, _ = relay_ending(suite, code, "stat-004")
+    client = client_span(suite, trace_id, server_span(suite, trace_id, parent_id, outgoing=True), anywhere=True)
+    _status_attribute_errors(suite, "client-span", client, "Echo", code)
+
+
+@pytest.mark.parametrize("code", ALL_CODES, ids=lambda c: c.name)
+@check("STAT-005", "MUST", "client span status is ERROR for every code but OK",
+       GRPC_SEMCONV + " (client: ERROR for every non-OK code); OTel trace API §Set Status", "traces",
+       killed_by=("client-outcome-ok",))
+def test_stat_005_client_span_status(suite, code):
+    trace_id, parent_id, _ = relay_ending(suite, code, "stat-005")
+    client = client_span(suite, trace_id, server_span(suite, trace_id, parent_id, outgoing=True), anywhere=True)
+    expected = "STATUS_CODE_UNSET" if code == grpc.StatusCode.OK else "STATUS_CODE_ERROR"
+    if client.status != expected:
+        raise Mismatch(f"status of the client span of an outgoing call ending {code.name}: expected "
+                       f"{expected}, got {client.status}; a client span is an error for every code but OK")
+
+
+@pytest.mark.parametrize("code", sorted(SERVER_ERROR_CODES, key=lambda c: c.value[0]), ids=lambda c: c.name)
+@check("STAT-006", "SHOULD", "a server span with ERROR status says why in its status description",
+       "OTel trace API §Set Status (Description); semconv docs/general/recording-errors.md (set the "
+       "status description when there is more to say than the code)", "traces")
+def test_stat_006_error_description(suite, code):
+    trace_id, parent_id, _, message = _call_ending(suite, code)
+    span = server_span(suite, trace_id, parent_id)
+    if span.status != "STATUS_CODE_ERROR":
+        pytest.skip(f"the server span of a call ending {code.name} is not ERROR (STAT-003's finding)")
+    description = span.span.status.message
+    if not description:
+        raise Mismatch(f"server span of a call ending {code.name} with message {message!r}: expected a "
+                       f"status description (the gRPC status message, say), got none; pass the message "
+                       f"when setting the ERROR status")

@@ -22,6 +22,7 @@ MUTANTS = {
     "wrong-rpc-system": "server spans say rpc.system=grpc-python",
     "status-attr-ok": "server spans keep rpc.grpc.status_code=0 whatever the outcome",
     "drop-status-message": "Fail returns the requested code without its message",
+    "client-outcome-ok": "client spans report every outgoing call as OK (status UNSET, status code 0)",
     "ignore-service-name": "service.name is hard-coded, OTEL_SERVICE_NAME is ignored",
     "log-foreign-resource": "log records are exported under another service.name",
     "metrics-resource-differs": "the meter provider gets a resource of its own, without service.version",

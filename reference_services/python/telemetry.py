@@ -31,8 +31,9 @@ from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
+from opentelemetry.trace import Status, StatusCode
 
 SERVICE_VERSION = "1.0.0"
 
@@ -110,7 +111,10 @@ def setup_telemetry(mutant: str | None = None) -> Telemetry:
     tracer_provider = TracerProvider(resource=resource)
     if mutant == "wrong-rpc-system":
         tracer_provider.add_span_processor(_AttributeOverride())
-    tracer_provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+    span_exporter = OTLPSpanExporter()
+    if mutant == "client-outcome-ok":
+        span_exporter = _ClientOutcomeOk(span_exporter)
+    tracer_provider.add_span_processor(BatchSpanProcessor(span_exporter))
     trace.set_tracer_provider(tracer_provider)
 
     # A provider built with a resource of its own (no service.version), beside the shared one.
@@ -231,3 +235,30 @@ class _AttributeOverride(SpanProcessor):
 
     def force_flush(self, timeout_millis: int = 30000):
         return True
+
+
+class _ClientOutcomeOk(SpanExporter):
+    """Mutant support: client spans report every call as OK (status UNSET, status code 0),
+    as an instrumentation that reads the outcome before the call ends would."""
+
+    def __init__(self, inner: SpanExporter):
+        self._inner = inner
+
+    @staticmethod
+    def _as_ok(span: ReadableSpan) -> ReadableSpan:
+        if span.kind is not trace.SpanKind.CLIENT:
+            return span
+        return ReadableSpan(name=span.name, context=span.context, parent=span.parent, resource=span.resource,
+                            attributes={**span.attributes, "rpc.grpc.status_code": 0}, events=span.events,
+                            links=span.links, kind=span.kind, status=Status(StatusCode.UNSET),
+                            start_time=span.start_time, end_time=span.end_time,
+                            instrumentation_scope=span.instrumentation_scope)
+
+    def export(self, spans):
+        return self._inner.export([self._as_ok(s) for s in spans])
+
+    def shutdown(self):
+        self._inner.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30000):
+        return self._inner.force_flush(timeout_millis)

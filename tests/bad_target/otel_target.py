@@ -189,7 +189,9 @@ class ServerTracing(grpc.ServerInterceptor):
             otel_context.detach(token)
             span.set_attribute("rpc.grpc.status_code", code.value[0])
             if code in SERVER_ERRORS:
-                span.set_status(Status(StatusCode.ERROR, context.details() or None))
+                details = context.details() or b""  # grpcio keeps an aborted call's details as bytes
+                span.set_status(Status(StatusCode.ERROR, details.decode("utf-8", "replace")
+                                       if isinstance(details, bytes) else details or None))
             span.end(end_time=now_ns())
             self._t.duration.record((time.perf_counter() - started) * 1000, rpc_attributes(method, code))
 
