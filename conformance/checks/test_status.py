@@ -30,6 +30,12 @@ def _call_ending(suite, code: grpc.StatusCode):
     return trace_id, parent_id, "Fail", message
 
 
+def _client_span_ending(suite, code: grpc.StatusCode, tag: str):
+    """The client span of Relay's one outgoing call, which the downstream ended with ``code``."""
+    trace_id, parent_id, _ = relay_ending(suite, code, tag)
+    return client_span(suite, trace_id, server_span(suite, trace_id, parent_id, outgoing=True), anywhere=True)
+
+
 def _status_attribute_errors(suite, kind: str, span, method: str, code: grpc.StatusCode) -> None:
     errors = suite.profile.span_errors(kind, span.attributes, method, code, status_only=True)
     if errors:
@@ -78,8 +84,7 @@ def test_stat_003_server_span_status(suite, code):
        GRPC_SEMCONV + "; schemas/<profile>/client-span.schema.json", "traces",
        killed_by=("client-outcome-ok",))
 def test_stat_004_client_span_status_attribute(suite, code):
-    trace_id, parent_id, _ = relay_ending(suite, code, "stat-004")
-    client = client_span(suite, trace_id, server_span(suite, trace_id, parent_id, outgoing=True), anywhere=True)
+    client = _client_span_ending(suite, code, "stat-004")
     _status_attribute_errors(suite, "client-span", client, "Echo", code)
 
 
@@ -88,8 +93,7 @@ def test_stat_004_client_span_status_attribute(suite, code):
        GRPC_SEMCONV + " (client: ERROR for every non-OK code); OTel trace API §Set Status", "traces",
        killed_by=("client-outcome-ok",))
 def test_stat_005_client_span_status(suite, code):
-    trace_id, parent_id, _ = relay_ending(suite, code, "stat-005")
-    client = client_span(suite, trace_id, server_span(suite, trace_id, parent_id, outgoing=True), anywhere=True)
+    client = _client_span_ending(suite, code, "stat-005")
     expected = "STATUS_CODE_UNSET" if code == grpc.StatusCode.OK else "STATUS_CODE_ERROR"
     if client.status != expected:
         raise Mismatch(f"status of the client span of an outgoing call ending {code.name}: expected "
