@@ -66,7 +66,7 @@ class Recorder:
 def _call_to_json(r: CallResult) -> dict:
     return {"method": r.method, "code": r.code.name, "details": r.details, "responses": len(r.responses),
             "started_at": r.started_at, "ended_at": r.ended_at, "metadata_sent": [list(m) for m in r.metadata_sent],
-            "refused": r.refused}
+            "refused": r.refused, "message_times": list(r.message_times)}
 
 
 def save(path: str, suite, recorder: Recorder) -> None:
@@ -202,7 +202,7 @@ class ReplayClient(ContractCalls):
     def sibling(self, address: str) -> "ReplayClient":
         return self  # one tape, whichever instance a call went to
 
-    def call(self, method, request, metadata=(), timeout=None) -> CallResult:
+    def call(self, method, request, metadata=(), timeout=None, cancel_after=None, grpc_timeout=None) -> CallResult:
         if self.tape is None or not self.tape.calls:
             raise ReplayDiverged(f"the check made a {method} call the capture does not have")
         recorded = self.tape.calls.pop(0)
@@ -210,7 +210,8 @@ class ReplayClient(ContractCalls):
             raise ReplayDiverged(f"the check called {method} where the capture has {recorded['method']}")
         result = CallResult(method, CODES[recorded["code"]], recorded["details"], [None] * recorded["responses"],
                             recorded["started_at"], recorded["ended_at"], tuple(metadata),
-                            refused=recorded.get("refused", False))
+                            refused=recorded.get("refused", False),
+                            message_times=tuple(recorded.get("message_times", ())))
         self._clock.advance(result.ended_at)
         self.calls_made[(method, result.code.name)] += 1
         self.history.append(result)

@@ -15,7 +15,7 @@ from typing import Any
 
 import grpc
 
-from .contract import pb, services
+from .contract import SERVICE, pb, services
 from .verdicts import TargetUnresponsive
 
 # The check running on this thread (checks may run concurrently), to attribute calls to it.
@@ -35,6 +35,8 @@ class CallResult:
     # The target's HTTP/2 or gRPC layer refused the request (a stream reset, a non-200
     # answer) before any handler ran; only the exact-header client can provoke that.
     refused: bool = False
+    # When each response message arrived (suite clock), for a server stream.
+    message_times: tuple[float, ...] = ()
 
     def require(self, code: grpc.StatusCode = grpc.StatusCode.OK) -> "CallResult":
         """A check's precondition: the contract method ended as the suite asked. Otherwise
@@ -75,7 +77,11 @@ class ContractCalls:
         return self.call("Log", request, metadata, **kw)
 
     def stream_echo(self, payload: str, count: int, metadata=(), **kw) -> CallResult:
+        """``cancel_after=n`` cancels the call once n messages have arrived."""
         return self.call("StreamEcho", pb.StreamEchoRequest(payload=payload, count=count), metadata, **kw)
+
+    def sleep(self, duration_ms: int, metadata=(), **kw) -> CallResult:
+        return self.call("Sleep", pb.SleepRequest(duration_ms=duration_ms), metadata, **kw)
 
 
 class TargetClient(ContractCalls):
@@ -99,20 +105,37 @@ class TargetClient(ContractCalls):
         other._lock, other.history, other.recorder = self._lock, self.history, self.recorder
         return other
 
+    def _rpc(self, method: str):
+        """The stub's method; a method the contract lacks is called by its path, to see how
+        the target answers a method it does not have."""
+        if hasattr(self._stub, method):
+            return getattr(self._stub, method)
+        return self._channel.unary_unary(f"/{SERVICE}/{method}", request_serializer=pb.EchoRequest.SerializeToString,
+                                         response_deserializer=pb.EchoResponse.FromString)
+
     def call(self, method: str, request: Any, metadata: tuple[tuple[str, str], ...] = (),
-             timeout: float | None = None) -> CallResult:
-        rpc = getattr(self._stub, method)
+             timeout: float | None = None, cancel_after: int | None = None) -> CallResult:
+        rpc = self._rpc(method)
         started = time.time()
         responses: list[Any] = []
+        times: list[float] = []
         try:
             if method == "StreamEcho":
-                responses = list(rpc(request, metadata=metadata, timeout=timeout or self.call_timeout))
+                stream = rpc(request, metadata=metadata, timeout=timeout or self.call_timeout)
+                for message in stream:
+                    responses.append(message)
+                    times.append(time.time())
+                    if cancel_after is not None and len(responses) >= cancel_after:
+                        stream.cancel()
+                        break
+                code, details = stream.code(), stream.details() or ""
             else:
                 responses = [rpc(request, metadata=metadata, timeout=timeout or self.call_timeout)]
-            code, details = grpc.StatusCode.OK, ""
+                code, details = grpc.StatusCode.OK, ""
         except grpc.RpcError as err:
             code, details = err.code(), err.details() or ""
-        result = CallResult(method, code, details, responses, started, time.time(), tuple(metadata))
+        result = CallResult(method, code, details, responses, started, time.time(), tuple(metadata),
+                            message_times=tuple(times))
         with self._lock:
             self.calls_made[(method, code.name)] += 1
             self.history.append(result)

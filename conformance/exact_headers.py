@@ -51,12 +51,16 @@ class ExactHeaderClient(ContractCalls):
         self._connections: list[_Connection] = []
         self._lock = threading.Lock()
 
-    def call(self, method: str, request, metadata=(), timeout: float | None = None) -> CallResult:
+    def call(self, method: str, request, metadata=(), timeout: float | None = None,
+             grpc_timeout: float | None = None) -> CallResult:
+        """``grpc_timeout`` is the deadline the request states (by default ``timeout``, how long
+        this client waits): stating a shorter one leaves the target's own deadline to end the call."""
         if method not in _RESPONSES:
             raise ValueError(f"the exact-header client makes unary calls only, not {method}")
         timeout = timeout or self.call_timeout
         started = time.time()
-        code, details, refused, payloads = self._exchange(method, request, tuple(metadata), timeout)
+        code, details, refused, payloads = self._exchange(method, request, tuple(metadata), timeout,
+                                                          grpc_timeout or timeout)
         responses = [_RESPONSES[method].FromString(p) for p in payloads[:1]] if code == grpc.StatusCode.OK else []
         result = CallResult(method, code, details, responses, started, time.time(), tuple(metadata),
                             refused=refused)
@@ -67,12 +71,12 @@ class ExactHeaderClient(ContractCalls):
             self._main.recorder.record_call(result)
         return result
 
-    def _exchange(self, method, request, metadata, timeout):
+    def _exchange(self, method, request, metadata, timeout, grpc_timeout):
         deadline = time.monotonic() + timeout
         path, message = f"/{SERVICE}/{method}", request.SerializeToString()
         connection = getattr(self._local, "connection", None)
         if connection is not None and connection.usable:
-            outcome = connection.request(path, metadata, message, deadline, timeout)
+            outcome = connection.request(path, metadata, message, deadline, grpc_timeout)
             if outcome is not _UNSENT:
                 return outcome
             # The target closed this idle connection before reading the request: send it again.
@@ -82,7 +86,7 @@ class ExactHeaderClient(ContractCalls):
             return grpc.StatusCode.UNAVAILABLE, f"cannot connect to {self.address}: {exc}", True, []
         with self._lock:
             self._connections.append(connection)
-        outcome = connection.request(path, metadata, message, deadline, timeout)
+        outcome = connection.request(path, metadata, message, deadline, grpc_timeout)
         if outcome is _UNSENT:
             return grpc.StatusCode.UNAVAILABLE, "the target closed the connection without answering", True, []
         return outcome
@@ -120,9 +124,9 @@ class _Connection:
         self.usable = False
         self.sock.close()
 
-    def request(self, path: str, metadata, message: bytes, deadline: float, timeout: float):
+    def request(self, path: str, metadata, message: bytes, deadline: float, grpc_timeout: float):
         try:
-            outcome = _Exchange(self, deadline).run(path, metadata, message, timeout)
+            outcome = _Exchange(self, deadline).run(path, metadata, message, grpc_timeout)
         except OSError as exc:
             outcome = grpc.StatusCode.UNAVAILABLE, f"connection failed: {exc}", True, []
         if outcome is _UNSENT or not self.usable or outcome[2] or outcome[0] in (grpc.StatusCode.DEADLINE_EXCEEDED,
@@ -142,13 +146,13 @@ class _Exchange:
         self.headers: dict[str, str] = {}
         self.body = bytearray()
 
-    def run(self, path: str, metadata, message: bytes, timeout: float):
+    def run(self, path: str, metadata, message: bytes, grpc_timeout: float):
         conn = self.conn
         stream = self.stream = conn.get_next_available_stream_id()
         conn.send_headers(stream, [(":method", "POST"), (":scheme", "http"), (":path", path),
                                    (":authority", self.connection.authority),
                                    ("content-type", "application/grpc"), ("te", "trailers"),
-                                   ("grpc-timeout", f"{max(1, int(timeout * 1000))}m"), *metadata])
+                                   ("grpc-timeout", f"{max(1, int(grpc_timeout * 1000))}m"), *metadata])
         conn.send_data(stream, b"\x00" + struct.pack(">I", len(message)) + message, end_stream=True)
         self.sock.sendall(conn.data_to_send())
         while True:

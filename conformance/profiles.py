@@ -65,21 +65,22 @@ def call_values(method: str, code: grpc.StatusCode) -> dict[str, Any]:
 STATUS_ATTRIBUTES = ("rpc.grpc.status_code", "rpc.response.status_code", "rpc.status_code", "error.type")
 
 
-def _about_status(error: jsonschema.ValidationError, instance: Any) -> bool:
-    """Does this schema violation concern an outcome attribute? (A status check then reports
-    it, while a missing rpc.service stays the attribute check's finding alone.)"""
+def _concerns(error: jsonschema.ValidationError, instance: Any, names: tuple[str, ...]) -> bool:
+    """Does this schema violation concern one of the attributes ``names``? (A status check
+    then reports it, while a missing rpc.service stays the attribute check's finding alone.)"""
     if error.absolute_path:
-        return error.absolute_path[0] in STATUS_ATTRIBUTES
+        return error.absolute_path[0] in names
     if error.validator == "required":
-        return any(n in STATUS_ATTRIBUTES for n in error.validator_value if n not in instance)
-    return any(name in json.dumps(error.validator_value) for name in STATUS_ATTRIBUTES)
+        return any(n in names for n in error.validator_value if n not in instance)
+    return any(name in json.dumps(error.validator_value) for name in names)
 
 
-def schema_errors(schema: dict, instance: Any, status_only: bool = False) -> list[str]:
+def schema_errors(schema: dict, instance: Any, only: tuple[str, ...] | None = None) -> list[str]:
+    """Violations as text; with ``only``, just those about these attribute names."""
     validator = jsonschema.Draft202012Validator(schema)
     errors = sorted(validator.iter_errors(instance), key=lambda e: list(e.absolute_path))
     return [f"{'/'.join(map(str, e.absolute_path)) or '(attributes)'}: {e.message}"
-            for e in errors if not status_only or _about_status(e, instance)]
+            for e in errors if only is None or _concerns(e, instance, only)]
 
 
 @dataclass(frozen=True)
@@ -112,11 +113,11 @@ class Profile:
         return schema
 
     def span_errors(self, kind: str, attributes: dict, method: str, code: grpc.StatusCode,
-                    status_only: bool = False) -> list[str]:
+                    only: tuple[str, ...] | None = None) -> list[str]:
         """Schema violations of a ``server-span`` or ``client-span``'s attributes (with
-        ``status_only``, just those about the attributes that record the outcome)."""
+        ``only``, just those about these attributes, STATUS_ATTRIBUTES say)."""
         schema = self._schema(f"urn:otelconform:{self.name}:{kind}", method, code, kind == "client-span")
-        return schema_errors(schema, attributes, status_only)
+        return schema_errors(schema, attributes, only)
 
     def point_errors(self, metric: dict, attributes: dict, method: str, code: grpc.StatusCode) -> list[str]:
         return schema_errors(self._schema(metric["point_schema"], method, code), attributes)

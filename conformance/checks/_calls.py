@@ -9,6 +9,7 @@ import grpc
 from otelconform.contract import pb
 from otelconform.ids import new_span_id, new_trace_id, parse_traceparent, traceparent, unique
 from otelconform.observe import server_span
+from otelconform.profiles import STATUS_ATTRIBUTES
 from otelconform.verdicts import Mismatch, TargetUnresponsive
 from otelconform_fixtures.downstream import FAIL_PREFIX
 
@@ -115,3 +116,15 @@ def outgoing_traceparent(call) -> tuple[str, str, str, str]:
     if parsed is None:
         raise Mismatch(f"outgoing traceparent is not valid W3C version 00: {values[0]!r}")
     return parsed
+
+
+def outcome_recorded(suite, kind: str, span, method: str, code: grpc.StatusCode) -> None:
+    """MISMATCH unless ``span`` (a ``server-span`` or ``client-span``) records ``code`` in the
+    profile's outcome attributes; its other attributes are other checks' findings."""
+    errors = suite.profile.span_errors(kind, span.attributes, method, code, only=STATUS_ATTRIBUTES)
+    if errors:
+        side = "server" if kind == "server-span" else "client"
+        raise Mismatch(f"{side} span of a call ending {code.name} records its outcome against the "
+                       f"'{suite.profile.name}' profile: " + "; ".join(errors)
+                       + f" (attributes: {span.attributes}); set the status attribute from the code the "
+                       f"call actually ended with")

@@ -7,18 +7,21 @@ from __future__ import annotations
 import grpc
 import pytest
 
+from otelconform.contract import full_method, pb
 from otelconform.ids import new_span_id, new_trace_id, traceparent, unique
 from otelconform.observe import client_span, server_span
 from otelconform.profiles import SERVER_ERROR_CODES
 from otelconform.registry import check
 from otelconform.verdicts import Mismatch, expect_equal
 
-from ._calls import failed_call, relay_ending, require_fail_handled, traced_call
+from ._calls import (failed_call, outcome_recorded, relay_ending, require_fail_handled, traced_call,
+                     traced_echo_span)
 
 # Every code gRPC defines (doc/statuscodes.md), 1..16 for Fail, and OK as well where a span is judged.
 CODES = [c for c in grpc.StatusCode if c != grpc.StatusCode.OK]
 ALL_CODES = list(grpc.StatusCode)
 GRPC_SEMCONV = "semconv docs/rpc/grpc.md §gRPC status"
+UNKNOWN_METHOD = "NoSuchMethod"  # not in conformance.v1.Conformance
 
 
 def _call_ending(suite, code: grpc.StatusCode):
@@ -34,16 +37,6 @@ def _client_span_ending(suite, code: grpc.StatusCode, tag: str):
     """The client span of Relay's one outgoing call, which the downstream ended with ``code``."""
     trace_id, parent_id, _ = relay_ending(suite, code, tag)
     return client_span(suite, trace_id, server_span(suite, trace_id, parent_id, outgoing=True), anywhere=True)
-
-
-def _status_attribute_errors(suite, kind: str, span, method: str, code: grpc.StatusCode) -> None:
-    errors = suite.profile.span_errors(kind, span.attributes, method, code, status_only=True)
-    if errors:
-        side = "server" if kind == "server-span" else "client"
-        raise Mismatch(f"{side} span of a call ending {code.name} records its outcome against the "
-                       f"'{suite.profile.name}' profile: " + "; ".join(errors)
-                       + f" (attributes: {span.attributes}); set the status attribute from the code the "
-                       f"call actually ended with")
 
 
 @pytest.mark.parametrize("code", CODES, ids=lambda c: c.name)
@@ -65,7 +58,7 @@ def test_stat_001_client_sees_code(suite, code):
        killed_by=("status-attr-ok",))
 def test_stat_002_span_status_attribute(suite, code):
     trace_id, parent_id, method, _ = _call_ending(suite, code)
-    _status_attribute_errors(suite, "server-span", server_span(suite, trace_id, parent_id), method, code)
+    outcome_recorded(suite, "server-span", server_span(suite, trace_id, parent_id), method, code)
 
 
 @pytest.mark.parametrize("code", ALL_CODES, ids=lambda c: c.name)
@@ -85,7 +78,7 @@ def test_stat_003_server_span_status(suite, code):
        killed_by=("client-outcome-ok",))
 def test_stat_004_client_span_status_attribute(suite, code):
     client = _client_span_ending(suite, code, "stat-004")
-    _status_attribute_errors(suite, "client-span", client, "Echo", code)
+    outcome_recorded(suite, "client-span", client, "Echo", code)
 
 
 @pytest.mark.parametrize("code", ALL_CODES, ids=lambda c: c.name)
@@ -114,3 +107,27 @@ def test_stat_006_error_description(suite, code):
         raise Mismatch(f"server span of a call ending {code.name} with message {message!r}: expected a "
                        f"status description (the gRPC status message, say), got none; pass the message "
                        f"when setting the ERROR status")
+
+
+@check("STAT-007", "SHOULD", "a method the service does not have: the client gets UNIMPLEMENTED, and any "
+       "span recorded for the call says UNIMPLEMENTED and ERROR",
+       "gRPC doc/statuscodes.md (UNIMPLEMENTED: the operation is not implemented); " + GRPC_SEMCONV
+       + "; semconv docs/rpc/rpc-spans.md (rpc.method '_OTHER' for a method the instrumentation does not know)",
+       "traces")
+def test_stat_007_unknown_method(suite):
+    trace_id, parent_id = new_trace_id(), new_span_id()
+    result = suite.client.call(UNKNOWN_METHOD, pb.EchoRequest(payload=unique("unknown")),
+                               (("traceparent", traceparent(trace_id, parent_id)),))
+    if result.code != grpc.StatusCode.UNIMPLEMENTED:
+        raise Mismatch(f"a call to {full_method(UNKNOWN_METHOD)}, which the contract does not have: expected "
+                       f"UNIMPLEMENTED, got {result.code.name} ({result.details!r}); answer a method the "
+                       f"service lacks with UNIMPLEMENTED")
+    # Recording no span for it is allowed. Spans leave in the order they end, so once a later
+    # call's span is in, one for this call would be too (one arriving later is not judged).
+    traced_echo_span(suite)
+    spans = [s for s in suite.collector.spans(trace_id) if s.parent_span_id == parent_id]
+    if not spans:
+        return
+    outcome_recorded(suite, "server-span", spans[0], UNKNOWN_METHOD, grpc.StatusCode.UNIMPLEMENTED)
+    expect_equal("status of the span of a call to a method the service lacks", "STATUS_CODE_ERROR",
+                 spans[0].status)

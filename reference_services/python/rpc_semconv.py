@@ -37,15 +37,39 @@ def _code_of(context) -> grpc.StatusCode:
     return code if isinstance(code, grpc.StatusCode) else grpc.StatusCode.OK
 
 
+# The server-fault codes (semconv docs/rpc/grpc.md) that make a server span an error.
+_SERVER_ERRORS = {grpc.StatusCode.UNKNOWN, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.UNIMPLEMENTED,
+                  grpc.StatusCode.INTERNAL, grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DATA_LOSS}
+
+
+def _ended_early(context) -> grpc.StatusCode | None:
+    """How a call the handler was still serving ended without it: past its deadline, or
+    cancelled by the client. The stock interceptor records such a call as OK."""
+    if context.is_active():
+        return None
+    remaining = context.time_remaining()
+    return grpc.StatusCode.DEADLINE_EXCEEDED if remaining is not None and remaining <= 0 \
+        else grpc.StatusCode.CANCELLED
+
+
 class ServerSemconvInterceptor(grpc.ServerInterceptor):
     def __init__(self, meter, duration_name: str = SERVER_DURATION, errors_as_ok: bool = False,
-                 status_attribute_ok: bool = False):
+                 status_attribute_ok: bool = False, early_end_as_ok: frozenset = frozenset(),
+                 span_per_message: bool = False):
         self._duration = meter.create_histogram(duration_name, unit="ms",
                                                 description="Duration of inbound RPCs")
         self._errors_as_ok = errors_as_ok  # mutant "error-status-ok"
         self._status_attribute_ok = status_attribute_ok  # mutant "status-attr-ok"
+        self._early_end_as_ok = early_end_as_ok  # mutants "deadline-recorded-ok", "cancel-recorded-ok"
+        self._span_per_message = span_per_message  # mutant "span-per-stream-message"
 
-    def _finish(self, span, full_method: str, started: float, code: grpc.StatusCode) -> None:
+    def _finish(self, span, full_method: str, started: float, code: grpc.StatusCode, context) -> None:
+        early = _ended_early(context)
+        if early is not None and early not in self._early_end_as_ok:
+            code = early
+            span.set_attribute("rpc.grpc.status_code", code.value[0])
+            if code in _SERVER_ERRORS:
+                span.set_status(Status(StatusCode.ERROR, "the call's deadline passed while it was served"))
         self._duration.record((time.perf_counter() - started) * 1000, _attributes(full_method, code))
         if self._errors_as_ok and code != grpc.StatusCode.OK:
             span.set_status(Status(StatusCode.OK))
@@ -54,25 +78,29 @@ class ServerSemconvInterceptor(grpc.ServerInterceptor):
 
     @contextmanager
     def _observed(self, full_method: str, context):
-        """Around one handler run, inside the stock span: fix its name, time the call."""
+        """Around one handler run, inside the stock span: fix its name, time the call, and
+        record a deadline or cancellation that ended the call before the handler did."""
         span = trace.get_current_span()
         span.update_name(full_method.lstrip("/"))
         started = time.perf_counter()
         try:
             yield
+        except GeneratorExit:  # grpcio closes a stream's generator when the call is cancelled
+            self._finish(span, full_method, started, grpc.StatusCode.CANCELLED, context)
+            raise
         except Exception:
             code = _code_of(context)
             self._finish(span, full_method, started,
-                         grpc.StatusCode.UNKNOWN if code == grpc.StatusCode.OK else code)
+                         grpc.StatusCode.UNKNOWN if code == grpc.StatusCode.OK else code, context)
             raise
-        self._finish(span, full_method, started, _code_of(context))
+        self._finish(span, full_method, started, _code_of(context), context)
 
     def intercept_service(self, continuation, handler_call_details):
         handler = continuation(handler_call_details)
         if handler is None:
             return None
         full_method = handler_call_details.method
-        observed = self._observed
+        observed, per_message = self._observed, self._span_per_message
 
         def unary(behavior):
             def run(request, context):
@@ -83,7 +111,11 @@ class ServerSemconvInterceptor(grpc.ServerInterceptor):
         def streaming(behavior):
             def run(request, context):
                 with observed(full_method, context):
-                    yield from behavior(request, context)
+                    for message in behavior(request, context):
+                        if per_message:
+                            trace.get_tracer(__name__).start_span(
+                                full_method.lstrip("/"), kind=trace.SpanKind.SERVER).end()
+                        yield message
             return run
 
         if handler.unary_unary:

@@ -35,6 +35,8 @@ log = logging.getLogger("conformance.reference")
 LEVELS = {pb.SEVERITY_DEBUG: logging.DEBUG, pb.SEVERITY_INFO: logging.INFO,
           pb.SEVERITY_WARN: logging.WARNING, pb.SEVERITY_ERROR: logging.ERROR}
 CODES = {c.value[0]: c for c in grpc.StatusCode}
+EARLY_END_MUTANTS = {"deadline-recorded-ok": frozenset({grpc.StatusCode.DEADLINE_EXCEEDED}),
+                     "cancel-recorded-ok": frozenset({grpc.StatusCode.CANCELLED})}
 
 
 class Conformance(services.ConformanceServicer):
@@ -102,7 +104,9 @@ def serve() -> int:
         interceptors.append(ServerSemconvInterceptor(
             metrics.get_meter(__name__),
             duration_name="rpc.server.latency" if mutant == "metric-renamed" else "rpc.server.duration",
-            errors_as_ok=mutant == "error-status-ok", status_attribute_ok=mutant == "status-attr-ok"))
+            errors_as_ok=mutant == "error-status-ok", status_attribute_ok=mutant == "status-attr-ok",
+            early_end_as_ok=EARLY_END_MUTANTS.get(mutant, frozenset()),
+            span_per_message=mutant == "span-per-stream-message"))
 
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=16), interceptors=interceptors,
                          options=METADATA_LIMITS)

@@ -31,9 +31,8 @@ from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
-from opentelemetry.trace import Status, StatusCode
+from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
 SERVICE_VERSION = "1.0.0"
 
@@ -112,8 +111,8 @@ def setup_telemetry(mutant: str | None = None) -> Telemetry:
     if mutant == "wrong-rpc-system":
         tracer_provider.add_span_processor(_AttributeOverride())
     span_exporter = OTLPSpanExporter()
-    if mutant == "client-outcome-ok":
-        span_exporter = _ClientOutcomeOk(span_exporter)
+    if mutant in SPAN_REWRITES:
+        span_exporter = RewritingExporter(span_exporter, SPAN_REWRITES[mutant])
     tracer_provider.add_span_processor(BatchSpanProcessor(span_exporter))
     trace.set_tracer_provider(tracer_provider)
 
@@ -148,6 +147,7 @@ def setup_telemetry(mutant: str | None = None) -> Telemetry:
 
 # The W3C propagators both Python references share (w3c_propagation.py, beside this file).
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from span_mutants import SPAN_REWRITES, RewritingExporter  # noqa: E402
 from w3c_mutants import MUTANTS as W3C_MUTANTS, MutantW3CPropagator  # noqa: E402
 from w3c_propagation import build_propagator, install_propagators  # noqa: E402,F401 (build_propagator: tests)
 
@@ -235,30 +235,3 @@ class _AttributeOverride(SpanProcessor):
 
     def force_flush(self, timeout_millis: int = 30000):
         return True
-
-
-class _ClientOutcomeOk(SpanExporter):
-    """Mutant support: client spans report every call as OK (status UNSET, status code 0),
-    as an instrumentation that reads the outcome before the call ends would."""
-
-    def __init__(self, inner: SpanExporter):
-        self._inner = inner
-
-    @staticmethod
-    def _as_ok(span: ReadableSpan) -> ReadableSpan:
-        if span.kind is not trace.SpanKind.CLIENT:
-            return span
-        return ReadableSpan(name=span.name, context=span.context, parent=span.parent, resource=span.resource,
-                            attributes={**span.attributes, "rpc.grpc.status_code": 0}, events=span.events,
-                            links=span.links, kind=span.kind, status=Status(StatusCode.UNSET),
-                            start_time=span.start_time, end_time=span.end_time,
-                            instrumentation_scope=span.instrumentation_scope)
-
-    def export(self, spans):
-        return self._inner.export([self._as_ok(s) for s in spans])
-
-    def shutdown(self):
-        self._inner.shutdown()
-
-    def force_flush(self, timeout_millis: int = 30000):
-        return self._inner.force_flush(timeout_millis)

@@ -1,0 +1,77 @@
+"""Calls that end early: past their deadline, or cancelled by the client. The server span
+must record how the call really ended, not what the handler returned afterwards.
+
+PYTEST_DONT_REWRITE: the suite fails checks by raising, never with a bare assert.
+"""
+from __future__ import annotations
+
+import grpc
+
+from otelconform.ids import new_span_id, new_trace_id, traceparent
+from otelconform.observe import duration_s, server_span
+from otelconform.registry import check
+from otelconform.verdicts import Mismatch, TargetUnresponsive, expect_equal
+
+from ._calls import outcome_recorded, traced_call
+
+GRPC_DEADLINES = "gRPC doc/deadlines.md; gRPC over HTTP/2 §Requests (grpc-timeout)"
+DEADLINE_S = 0.25
+SLEEP_MS = 3000  # far past the deadline, so the span's end tells which of the two it followed
+# Enough messages that the stream cannot be over when the client cancels after the first.
+CANCEL_MESSAGES, CANCEL_PAYLOAD = 200_000, "c" * 512
+
+
+def _past_deadline(suite):
+    """A traced Sleep(3 s) stating a 0.25 s deadline, which the target itself must enforce:
+    this client waits longer, so no cancellation of its own races the target's deadline."""
+    trace_id, parent_id = new_trace_id(), new_span_id()
+    result = suite.exact_client.sleep(SLEEP_MS, metadata=(("traceparent", traceparent(trace_id, parent_id)),),
+                                      timeout=SLEEP_MS / 1000 + 1, grpc_timeout=DEADLINE_S)
+    # At its deadline a server answers DEADLINE_EXCEEDED, or resets the stream (grpc-go may).
+    if not (result.refused and result.code == grpc.StatusCode.CANCELLED):
+        result.require(grpc.StatusCode.DEADLINE_EXCEEDED)
+    return result, server_span(suite, trace_id, parent_id)
+
+
+@check("DEAD-001", "MUST", "a call past its deadline: the server span records DEADLINE_EXCEEDED and ERROR",
+       GRPC_DEADLINES + "; semconv docs/rpc/grpc.md §gRPC status (the code the call ended with; "
+       "DEADLINE_EXCEEDED is an ERROR on the server)", "traces", killed_by=("deadline-recorded-ok",))
+def test_dead_001_deadline_is_recorded(suite):
+    result, span = _past_deadline(suite)
+    if result.refused:
+        # A reset stream reads CANCELLED at the client (gRPC over HTTP/2 §Errors), so a span
+        # saying CANCELLED agrees with what the target sent; OK or any other code does not.
+        try:
+            outcome_recorded(suite, "server-span", span, "Sleep", grpc.StatusCode.CANCELLED)
+            return
+        except Mismatch:
+            pass
+    outcome_recorded(suite, "server-span", span, "Sleep", grpc.StatusCode.DEADLINE_EXCEEDED)
+    expect_equal("status of the server span of a call past its deadline", "STATUS_CODE_ERROR", span.status)
+
+
+@check("DEAD-002", "SHOULD", "a call past its deadline: the server span ends near the deadline, not when "
+       "the work would have finished", GRPC_DEADLINES + "; OTel trace API §End; contract Sleep (returns when "
+       "the deadline passes)", "traces")
+def test_dead_002_span_ends_at_the_deadline(suite):
+    _, span = _past_deadline(suite)
+    bound = DEADLINE_S + 0.5
+    if duration_s(span) > bound:
+        raise Mismatch(f"server span of a Sleep({SLEEP_MS} ms) call with a {DEADLINE_S} s deadline: expected it "
+                       f"to end within {bound} s, got {duration_s(span):.3f} s; stop the handler's work when "
+                       f"the call's deadline passes (watch the call's context) and end the span then")
+
+
+@check("DEAD-003", "MUST", "a call the client cancels: the server span records CANCELLED, not an error",
+       "gRPC doc/statuscodes.md (CANCELLED: the operation was cancelled, typically by the caller); semconv "
+       "docs/rpc/grpc.md §gRPC status (CANCELLED leaves a server span UNSET)", "traces",
+       killed_by=("cancel-recorded-ok",))
+def test_dead_003_cancel_is_recorded(suite):
+    result, trace_id, parent_id = traced_call(suite, "stream_echo", CANCEL_PAYLOAD, CANCEL_MESSAGES,
+                                              cancel_after=1, expect=grpc.StatusCode.CANCELLED)
+    if not result.responses:
+        raise TargetUnresponsive("contract method StreamEcho should have sent messages before the suite "
+                                 "cancelled it, but sent none: StreamEcho must send count messages")
+    span = server_span(suite, trace_id, parent_id)
+    outcome_recorded(suite, "server-span", span, "StreamEcho", grpc.StatusCode.CANCELLED)
+    expect_equal("status of the server span of a call the client cancelled", "STATUS_CODE_UNSET", span.status)

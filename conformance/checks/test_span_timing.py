@@ -1,0 +1,82 @@
+"""How long spans last: a Sleep's span against what was asked and measured, and a server
+stream's one span inside the call. Durations only: the target's clock may be off.
+
+Whether a stream's span ends after its last message cannot be told from the client: the
+server may hand every message to its buffers long before this process reads them. A span
+ended before the stream is over is caught by DEAD-003 instead, which cancels a stream
+mid-way and wants the span to say CANCELLED.
+
+PYTEST_DONT_REWRITE: the suite fails checks by raising, never with a bare assert.
+"""
+from __future__ import annotations
+
+import grpc
+
+from otelconform.ids import unique
+from otelconform.observe import SERVER, duration_s, server_span
+from otelconform.profiles import STATUS_ATTRIBUTES
+from otelconform.registry import check
+from otelconform.verdicts import Mismatch, TargetUnresponsive
+
+from ._calls import traced_call
+
+SPAN_TIMES = "OTel trace API §Span (start and end timestamps), §End (the end of the operation)"
+SLEEP_MS = 120
+STREAM_MESSAGES = 400
+
+
+def _upper_bound(measured_s: float) -> float:
+    """A span lies inside its call as the suite measured it, give or take clock resolution."""
+    return measured_s + 0.005 + 0.02 * measured_s
+
+
+@check("SPAN-007", "MUST", "a server span lasts as long as its call: no shorter than the Sleep asked, "
+       "no longer than the suite measured", SPAN_TIMES + "; contract Sleep (waits duration_ms)", "traces",
+       killed_by=("span-ends-early",))
+def test_span_007_sleep_span_duration(suite):
+    result, trace_id, parent_id = traced_call(suite, "sleep", SLEEP_MS)
+    measured = result.ended_at - result.started_at
+    if measured < SLEEP_MS / 1000 - 0.001:
+        raise TargetUnresponsive(f"contract method Sleep should have taken at least {SLEEP_MS} ms but returned "
+                                 f"after {measured * 1000:.0f} ms: Sleep must wait duration_ms")
+    span = server_span(suite, trace_id, parent_id)
+    low, high = SLEEP_MS / 1000 - 0.001, _upper_bound(measured)
+    lasted = duration_s(span)
+    if not low <= lasted <= high:
+        raise Mismatch(f"server span of a Sleep({SLEEP_MS} ms) call that the suite measured at "
+                       f"{measured * 1000:.1f} ms: expected a duration between {low * 1000:.0f} and "
+                       f"{high * 1000:.1f} ms, got {lasted * 1000:.3f} ms; start the span when the call "
+                       f"arrives and end it when the call ends, with nanosecond timestamps of one clock")
+
+
+def _streamed(suite):
+    """A traced StreamEcho that delivered every message; (result, trace_id, parent_id)."""
+    result, trace_id, parent_id = traced_call(suite, "stream_echo", unique("stream"), STREAM_MESSAGES)
+    if len(result.responses) != STREAM_MESSAGES:
+        raise TargetUnresponsive(f"contract method StreamEcho should have sent {STREAM_MESSAGES} messages but "
+                                 f"sent {len(result.responses)}: StreamEcho must send count messages, then end OK")
+    return result, trace_id, parent_id
+
+
+@check("SPAN-008", "MUST", "a server stream has one SERVER span, for its method and its final status, "
+       "inside the call", "semconv docs/rpc/rpc-spans.md §Span name, §Common attributes (one span per RPC, "
+       "streaming included); " + SPAN_TIMES, "traces", killed_by=("span-per-stream-message",))
+def test_span_008_stream_has_one_span(suite):
+    result, trace_id, parent_id = _streamed(suite)
+    span = server_span(suite, trace_id, parent_id)
+    # Per-message spans would end before the stream's own, so some are in by the time it is.
+    servers = [s for s in suite.collector.spans(trace_id) if s.kind == SERVER]
+    if len(servers) != 1:
+        raise Mismatch(f"StreamEcho with {STREAM_MESSAGES} messages: expected one SERVER span for the "
+                       f"whole stream, got {len(servers)} ({'; '.join(s.summary() for s in servers[:4])}); "
+                       f"make one span per RPC, not one per message")
+    errors = suite.profile.span_errors("server-span", span.attributes, "StreamEcho", grpc.StatusCode.OK,
+                                       only=("rpc.method", *STATUS_ATTRIBUTES))
+    if errors:
+        raise Mismatch(f"server span of a StreamEcho call that ended OK breaks the '{suite.profile.name}' "
+                       f"profile: " + "; ".join(errors) + f" (attributes: {span.attributes})")
+    measured = result.ended_at - result.started_at
+    if duration_s(span) > _upper_bound(measured):
+        raise Mismatch(f"server span of a StreamEcho call the suite measured at {measured * 1000:.1f} ms: "
+                       f"expected at most {_upper_bound(measured) * 1000:.1f} ms, got "
+                       f"{duration_s(span) * 1000:.1f} ms; end the span when the stream ends")
