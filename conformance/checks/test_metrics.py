@@ -1,45 +1,21 @@
-"""The RPC duration histogram(s) of the profile.
+"""The RPC duration histogram(s) of the profile, and the process metrics.
 
 PYTEST_DONT_REWRITE: the suite fails checks by raising, never with a bare assert.
 """
 from __future__ import annotations
 
+import time
+
 import grpc
 
 from otelconform.ids import unique
 from otelconform.observe import metric_named
-from otelconform.profiles import point_matches
 from otelconform.registry import check
 from otelconform.verdicts import Mismatch, expect_equal
 
-from otelconform_fixtures.otlp import attributes as decode_attributes
+from otelconform_fixtures.otlp import MetricView, attributes as decode_attributes
 
-RPC_METRICS = "semconv docs/rpc/rpc-metrics.md (seed: rpc.server.duration in ms; stable: rpc.server.call.duration in s)"
-CUMULATIVE = 2  # AggregationTemporality.AGGREGATION_TEMPORALITY_CUMULATIVE
-
-
-def _echo_points(metrics):
-    """(metric, attributes, count) of the data points for successful Echo calls, in arrival order."""
-    points = []
-    for m in metrics:
-        if m.data_type != "histogram":
-            continue
-        for p in m.metric.histogram.data_points:
-            attrs = decode_attributes(p.attributes)
-            if point_matches(attrs, "Echo", grpc.StatusCode.OK):
-                points.append((m, attrs, p.count))
-    return points
-
-
-def _observed_total(metrics) -> int:
-    """Echo calls the target has counted so far: the latest cumulative export, or the sum of deltas."""
-    points = _echo_points(metrics)
-    if not points:
-        return 0
-    if points[-1][0].metric.histogram.aggregation_temporality == CUMULATIVE:
-        latest = max(m.received_at for m, _, _ in points)
-        return sum(c for m, _, c in points if m.received_at == latest)
-    return sum(c for _, _, c in points)
+from ._metrics import RPC_METRICS, counted, main_instance, points_for
 
 
 def _make_calls(suite, n: int):
@@ -56,8 +32,9 @@ def test_met_001_duration_histogram_shape(suite):
         metrics = metric_named(suite, spec["name"])
         expect_equal(f"type of {spec['name']}", spec["type"], metrics[-1].data_type)
         expect_equal(f"unit of {spec['name']}", spec["unit"], metrics[-1].unit)
-        found = suite.watch.wait("metrics", lambda: _echo_points(suite.collector.metrics(spec["name"])),
-                                 f"{spec['name']} data points for Echo calls")
+        found = suite.watch.wait(
+            "metrics", lambda: points_for(suite.collector.metrics(spec["name"]), "Echo", grpc.StatusCode.OK),
+            f"{spec['name']} data points for Echo calls")
         if not found:
             seen = [decode_attributes(p.attributes) for m in metrics for p in m.metric.histogram.data_points]
             raise Mismatch(f"no {spec['name']} data point identifies Echo calls; points seen: {seen[:5]}")
@@ -72,19 +49,55 @@ def test_met_001_duration_histogram_shape(suite):
        exclusive=True)
 def test_met_002_duration_histogram_counts_calls(suite):
     names = [spec["name"] for spec in suite.profile.server_durations]
-    before = {name: _observed_total(suite.collector.metrics(name)) for name in names}
+    instance = main_instance(suite)
+
+    def total(name):
+        return counted(suite.collector.metrics(name), "Echo", grpc.StatusCode.OK, instance)[0]
+
+    before = {name: total(name) for name in names}
     calls = 5
     _make_calls(suite, calls)
     made = suite.client.calls_made[("Echo", "OK")]
     for name in names:
         # With the suite as the only caller (launch mode) the count must match exactly.
         target = made if suite.launched is not None else before[name] + calls
-        total = suite.watch.wait(
-            "metrics", lambda: (t := _observed_total(suite.collector.metrics(name))) >= target and t,
-            f"{name} counting {target} Echo calls")
-        if not total:
+        reached = suite.watch.wait("metrics", lambda: (t := total(name)) >= target and t,
+                                   f"{name} counting {target} Echo calls")
+        if not reached:
             raise Mismatch(f"{name} count for Echo: expected at least {target} after {calls} more "
-                           f"calls (the suite made {made} in all), got "
-                           f"{_observed_total(suite.collector.metrics(name))}")
+                           f"calls (the suite made {made} in all), got {total(name)}")
         if suite.launched is not None:
-            expect_equal(f"{name} count for Echo vs the suite's successful Echo calls", made, total)
+            expect_equal(f"{name} count for Echo vs the suite's successful Echo calls", made, reached)
+
+
+# OTel semantic conventions for the seed's USE metrics: process-wide ones, or a runtime's own.
+PROCESS_METRICS = "semconv docs/system/process-metrics.md (process.cpu.time, process.memory.usage); " \
+    "semconv docs/runtime/ (go.*, jvm.*, dotnet.*, v8js.* runtime metrics); seed §Metrics (USE: CPU, memory)"
+CPU_METRICS = ("process.cpu.time", "process.cpu.utilization", "jvm.cpu.time", "dotnet.process.cpu.time")
+MEMORY_METRICS = ("process.memory.usage", "process.memory.virtual", "go.memory.used", "jvm.memory.used",
+                  "dotnet.process.memory.working_set", "v8js.memory.heap.used")
+UNITS = {"process.cpu.time": "s", "jvm.cpu.time": "s", "dotnet.process.cpu.time": "s", "process.cpu.utilization": "1"}
+
+
+def _first_named(suite, names) -> MetricView | None:
+    return next((m for m in suite.collector.metrics() if m.name in names), None)
+
+
+@check("MET-008", "SHOULD", "the service exports its CPU and memory use (process or runtime metrics)",
+       PROCESS_METRICS, "metrics")
+def test_met_008_process_cpu_and_memory(suite):
+    # Process metrics are observed at every periodic export, so one export that began after
+    # this check did carries them if the service has them at all.
+    since = time.time()
+    suite.watch.wait("metrics", lambda: any(m.received_at > since for m in suite.collector.metrics()),
+                     "a metrics export")
+    cpu, memory = _first_named(suite, CPU_METRICS), _first_named(suite, MEMORY_METRICS)
+    missing = [what for what, found in (("CPU", cpu), ("memory", memory)) if found is None]
+    if missing:
+        names = sorted({m.name for m in suite.collector.metrics()})
+        raise Mismatch(f"expected a {' and a '.join(missing)} metric of the OTel semantic conventions (CPU: one of "
+                       f"{', '.join(CPU_METRICS)}; memory: one of {', '.join(MEMORY_METRICS)}), got only {names}; "
+                       f"register process metrics (process.cpu.time, process.memory.usage) with the meter provider")
+    for metric in (cpu, memory):
+        expected = UNITS.get(metric.name, "By")
+        expect_equal(f"unit of {metric.name}", expected, metric.unit)

@@ -55,13 +55,15 @@ def _ended_early(context) -> grpc.StatusCode | None:
 class ServerSemconvInterceptor(grpc.ServerInterceptor):
     def __init__(self, meter, duration_name: str = SERVER_DURATION, errors_as_ok: bool = False,
                  status_attribute_ok: bool = False, early_end_as_ok: frozenset = frozenset(),
-                 span_per_message: bool = False):
+                 span_per_message: bool = False, metric_code_ok: bool = False, per_second: float = 1000.0):
         self._duration = meter.create_histogram(duration_name, unit="ms",
                                                 description="Duration of inbound RPCs")
         self._errors_as_ok = errors_as_ok  # mutant "error-status-ok"
         self._status_attribute_ok = status_attribute_ok  # mutant "status-attr-ok"
         self._early_end_as_ok = early_end_as_ok  # mutants "deadline-recorded-ok", "cancel-recorded-ok"
         self._span_per_message = span_per_message  # mutant "span-per-stream-message"
+        self._metric_code_ok = metric_code_ok  # mutant "metric-code-ok"
+        self._per_second = per_second  # 1 in mutant "duration-seconds-under-ms"
 
     def _finish(self, span, full_method: str, started: float, code: grpc.StatusCode, context) -> None:
         early = _ended_early(context)
@@ -70,7 +72,8 @@ class ServerSemconvInterceptor(grpc.ServerInterceptor):
             span.set_attribute("rpc.grpc.status_code", code.value[0])
             if code in _SERVER_ERRORS:
                 span.set_status(Status(StatusCode.ERROR, "the call's deadline passed while it was served"))
-        self._duration.record((time.perf_counter() - started) * 1000, _attributes(full_method, code))
+        self._duration.record((time.perf_counter() - started) * self._per_second,
+                              _attributes(full_method, grpc.StatusCode.OK if self._metric_code_ok else code))
         if self._errors_as_ok and code != grpc.StatusCode.OK:
             span.set_status(Status(StatusCode.OK))
         if self._status_attribute_ok:
@@ -128,11 +131,12 @@ class ServerSemconvInterceptor(grpc.ServerInterceptor):
 
 
 class ClientSemconvInterceptor(grpc.UnaryUnaryClientInterceptor):
-    def __init__(self, meter, target: str):
+    def __init__(self, meter, target: str, record_duration: bool = True):
         self._duration = meter.create_histogram(CLIENT_DURATION, unit="ms",
                                                 description="Duration of outbound RPCs")
         host, _, port = target.rpartition(":")
         self._address, self._port = host.strip("[]"), int(port)
+        self._record_duration = record_duration  # False in mutant "no-client-metric"
 
     def intercept_unary_unary(self, continuation, client_call_details, request):
         span = trace.get_current_span()
@@ -142,8 +146,9 @@ class ClientSemconvInterceptor(grpc.UnaryUnaryClientInterceptor):
         started = time.perf_counter()
         outcome = continuation(client_call_details, request)
         code = outcome.code() if outcome.code() is not None else grpc.StatusCode.OK
-        self._duration.record((time.perf_counter() - started) * 1000,
-                              _attributes(client_call_details.method, code))
+        if self._record_duration:
+            self._duration.record((time.perf_counter() - started) * 1000,
+                                  _attributes(client_call_details.method, code))
         return outcome
 
 

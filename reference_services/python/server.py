@@ -52,7 +52,8 @@ class Conformance(services.ConformanceServicer):
                 if self._mutant != "stock":
                     # Inside the stock interceptor, so its client span is current.
                     channel = grpc.intercept_channel(
-                        channel, ClientSemconvInterceptor(metrics.get_meter(__name__), address))
+                        channel, ClientSemconvInterceptor(metrics.get_meter(__name__), address,
+                                                          record_duration=self._mutant != "no-client-metric"))
                 self._channels[address] = grpcext.intercept_channel(channel, client_interceptor())
             return services.ConformanceStub(self._channels[address])
 
@@ -106,7 +107,8 @@ def serve() -> int:
             duration_name="rpc.server.latency" if mutant == "metric-renamed" else "rpc.server.duration",
             errors_as_ok=mutant == "error-status-ok", status_attribute_ok=mutant == "status-attr-ok",
             early_end_as_ok=EARLY_END_MUTANTS.get(mutant, frozenset()),
-            span_per_message=mutant == "span-per-stream-message"))
+            span_per_message=mutant == "span-per-stream-message", metric_code_ok=mutant == "metric-code-ok",
+            per_second=1.0 if mutant == "duration-seconds-under-ms" else 1000.0))
 
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=16), interceptors=interceptors,
                          options=METADATA_LIMITS)

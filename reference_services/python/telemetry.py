@@ -119,9 +119,13 @@ def setup_telemetry(mutant: str | None = None) -> Telemetry:
     # A provider built with a resource of its own (no service.version), beside the shared one.
     meter_resource = Resource.create({"service.instance.id": identity["service.instance.id"]}) \
         if mutant == "metrics-resource-differs" else resource
+    metric_exporter = OTLPMetricExporter()
+    if mutant == "delta-labelled-cumulative":
+        metric_exporter = DeltaLabelledCumulative(metric_exporter)
     meter_provider = MeterProvider(resource=meter_resource,
-                                   metric_readers=[PeriodicExportingMetricReader(OTLPMetricExporter())])
+                                   metric_readers=[PeriodicExportingMetricReader(metric_exporter)])
     metrics.set_meter_provider(meter_provider)
+    instrument_process_metrics(meter_provider)
 
     log_resource = resource
     if mutant == "log-foreign-resource":
@@ -147,6 +151,8 @@ def setup_telemetry(mutant: str | None = None) -> Telemetry:
 
 # The W3C propagators both Python references share (w3c_propagation.py, beside this file).
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from metric_mutants import DeltaLabelledCumulative  # noqa: E402
+from process_metrics import instrument_process_metrics  # noqa: E402
 from span_mutants import SPAN_REWRITES, RewritingExporter  # noqa: E402
 from w3c_mutants import MUTANTS as W3C_MUTANTS, MutantW3CPropagator  # noqa: E402
 from w3c_propagation import build_propagator, install_propagators  # noqa: E402,F401 (build_propagator: tests)

@@ -213,6 +213,7 @@ def setup_telemetry(service_version: str = "1.0.0") -> TelemetryHandle:
         reader = PeriodicExportingMetricReader(_exporters("METRICS"))
         meter_provider = MeterProvider(resource=resource, metric_readers=[reader])
         metrics.set_meter_provider(meter_provider)
+        instrument_process_metrics(meter_provider)
 
         logger_provider = LoggerProvider(resource=resource)
         logger_provider.add_log_record_processor(BatchLogRecordProcessor(_exporters("LOGS")))
@@ -249,7 +250,8 @@ def log_with_attributes(logger: logging.Logger, level: int, message: str,
     logger.log(level, "%s", message, extra={ATTRIBUTES_FIELD: dict(attributes)})
 
 
-# The W3C propagators both Python references share (reference_services/python).
+# The W3C propagators and process metrics both Python references share (reference_services/python).
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "python"))
 from w3c_mutants import MUTANTS as W3C_MUTANTS, MutantW3CPropagator  # noqa: E402
+from process_metrics import instrument_process_metrics  # noqa: E402
 from w3c_propagation import build_propagator, install_propagators  # noqa: E402,F401 (build_propagator: tests)

@@ -1,0 +1,53 @@
+"""Reading the RPC duration histograms: which points are a method's and a code's, and how
+many calls (and how much time) they have counted so far.
+
+PYTEST_DONT_REWRITE: the suite fails checks by raising, never with a bare assert.
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+
+import grpc
+
+from otelconform.profiles import STATUS_ATTRIBUTES, point_matches
+from otelconform_fixtures.otlp import attributes as decode_attributes
+
+from ._calls import traced_echo_span
+
+CUMULATIVE = 2  # AggregationTemporality.AGGREGATION_TEMPORALITY_CUMULATIVE
+RPC_METRICS = "semconv docs/rpc/rpc-metrics.md (seed: rpc.server.duration in ms; stable: rpc.server.call.duration in s)"
+
+
+def main_instance(suite):
+    """service.instance.id of the instance the checks call (not the one SHUT-001 stops)."""
+    return suite.once("main instance id", lambda: traced_echo_span(suite).resource.get("service.instance.id"))
+
+
+def points_for(metrics, method: str, code: grpc.StatusCode, strict: bool = False):
+    """(metric, attributes, point) of histogram points for ``method`` calls ending ``code``, in
+    arrival order. ``strict``: the point must name its status code (not merely not contradict it)."""
+    found = []
+    for m in metrics:
+        if m.data_type != "histogram":
+            continue
+        for p in m.metric.histogram.data_points:
+            attrs = decode_attributes(p.attributes)
+            if point_matches(attrs, method, code) and (not strict or any(a in attrs for a in STATUS_ATTRIBUTES)):
+                found.append((m, attrs, p))
+    return found
+
+
+def counted(metrics, method: str, code: grpc.StatusCode, instance, strict: bool = False) -> tuple[int, float]:
+    """(calls, summed values) the instance's histogram has counted for ``method`` ending ``code``:
+    its latest cumulative export, or the sum of its deltas."""
+    by_series = defaultdict(list)
+    for m, attrs, p in points_for(metrics, method, code, strict):
+        if m.resource.get("service.instance.id") == instance:
+            by_series[tuple(sorted((k, str(v)) for k, v in attrs.items()))].append((m, p))
+    calls, total = 0, 0.0
+    for entries in by_series.values():
+        if entries[-1][0].metric.histogram.aggregation_temporality == CUMULATIVE:
+            entries = [max(entries, key=lambda e: (e[0].received_at, e[1].time_unix_nano))]
+        calls += sum(p.count for _, p in entries)
+        total += sum(p.sum for _, p in entries)
+    return calls, total
