@@ -32,6 +32,8 @@ MUTANTS = {
     "no-client-metric": "outgoing calls record no client duration histogram",
     "client-outcome-ok": "client spans report every outgoing call as OK (status UNSET, status code 0)",
     "ignore-service-name": "service.name is hard-coded, OTEL_SERVICE_NAME is ignored",
+    "severity-shifted": "WARNING log records get severity number 9 (INFO)",
+    "log-time-in-microseconds": "log record timestamps are microseconds where OTLP wants nanoseconds",
     "log-foreign-resource": "log records are exported under another service.name",
     "metrics-resource-differs": "the meter provider gets a resource of its own, without service.version",
     "no-flush-on-exit": "on SIGTERM the process exits at once, without shutting the providers down",

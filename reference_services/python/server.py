@@ -32,6 +32,7 @@ pb, services = grpc.protos_and_services("conformance_v1.proto")  # generated in 
 METADATA_LIMITS = [("grpc.max_metadata_size", 64 * 1024), ("grpc.absolute_max_metadata_size", 64 * 1024)]
 
 log = logging.getLogger("conformance.reference")
+log.setLevel(logging.DEBUG)  # Log may ask for any severity; the root logger stays at INFO for libraries
 LEVELS = {pb.SEVERITY_DEBUG: logging.DEBUG, pb.SEVERITY_INFO: logging.INFO,
           pb.SEVERITY_WARN: logging.WARNING, pb.SEVERITY_ERROR: logging.ERROR}
 CODES = {c.value[0]: c for c in grpc.StatusCode}

@@ -58,19 +58,22 @@ class Telemetry:
 class OtlpLogHandler(logging.Handler):
     """Sends stdlib log records through the OTel Logs API with the active context."""
 
-    def __init__(self, logger_provider: LoggerProvider, drop_context: bool = False):
+    def __init__(self, logger_provider: LoggerProvider, mutant: str | None = None):
         super().__init__()
         self._logger = logger_provider.get_logger("reference_services.python")
-        self._drop_context = drop_context
+        self._drop_context = mutant == "log-without-context"
+        # Mutants: WARNING recorded as INFO; the timestamp in microseconds where OTLP wants nanoseconds.
+        self._severity = _SEVERITY | ({logging.WARNING: SeverityNumber.INFO} if mutant == "severity-shifted" else {})
+        self._per_second = 1e6 if mutant == "log-time-in-microseconds" else 1e9
 
     def emit(self, record: logging.LogRecord) -> None:
         # An empty Context would be falsy and the SDK would fall back to the current one.
         ctx = (trace.set_span_in_context(trace.INVALID_SPAN) if self._drop_context
                else otel_context.get_current())
         self._logger.emit(
-            timestamp=int(record.created * 1e9),
+            timestamp=int(record.created * self._per_second),
             context=ctx,
-            severity_number=_SEVERITY.get(record.levelno, SeverityNumber.INFO),
+            severity_number=self._severity.get(record.levelno, SeverityNumber.INFO),
             severity_text=record.levelname,
             body=record.getMessage(),
             attributes=getattr(record, "otel_attributes", {}) or {},
@@ -136,7 +139,7 @@ def setup_telemetry(mutant: str | None = None) -> Telemetry:
 
     root = logging.getLogger()
     root.setLevel(logging.INFO)
-    root.addHandler(OtlpLogHandler(logger_provider, drop_context=mutant == "log-without-context"))
+    root.addHandler(OtlpLogHandler(logger_provider, mutant))
     stdout = logging.StreamHandler(sys.stdout)
     stdout.setFormatter(SeedJsonFormatter(resource.attributes.get("service.name", "")))
     root.addHandler(stdout)

@@ -26,6 +26,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from opentelemetry import context as otel_context, propagate, trace
 from opentelemetry._logs import SeverityNumber
+from opentelemetry.metrics import Observation
 from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
 from opentelemetry.sdk.metrics import MeterProvider
@@ -115,8 +116,13 @@ class Telemetry:
             self.logger_provider = LoggerProvider(resource=self.resource, shutdown_on_exit=False)
             self.logger_provider.add_log_record_processor(BatchLogRecordProcessor(OTLPLogExporter()))
         self.tracer = self.tracer_provider.get_tracer("otel_target")
-        self.duration = self.meter_provider.get_meter("otel_target").create_histogram(
-            "rpc.server.duration", unit="ms", description="Duration of inbound RPCs")
+        meter = self.meter_provider.get_meter("otel_target")
+        self.duration = meter.create_histogram("rpc.server.duration", unit="ms",
+                                               description="Duration of inbound RPCs")
+        self.client_duration = meter.create_histogram("rpc.client.duration", unit="ms",
+                                                      description="Duration of outbound RPCs")
+        meter.create_observable_counter("process.cpu.time", [_cpu_time], unit="s")
+        meter.create_observable_up_down_counter("process.memory.usage", [_resident_bytes], unit="By")
         self.logger = self.logger_provider.get_logger("otel_target") if self.logger_provider else None
         self.service_name = self.resource.attributes.get("service.name", "")
 
@@ -150,13 +156,24 @@ def final_code(context, failed: bool) -> grpc.StatusCode:
     code = context.code()
     if isinstance(code, grpc.StatusCode):
         return code
-    if failed:
-        return grpc.StatusCode.UNKNOWN  # grpcio answers an uncaught exception with UNKNOWN
-    if not context.is_active():  # the handler returned after the deadline or a cancel
-        remaining = context.time_remaining()
+    if not context.is_active():  # the deadline passed or the client cancelled (a stream's
+        remaining = context.time_remaining()  # generator is then closed: that is no failure)
         return grpc.StatusCode.DEADLINE_EXCEEDED if remaining is not None and remaining <= 0 \
             else grpc.StatusCode.CANCELLED
+    if failed:
+        return grpc.StatusCode.UNKNOWN  # grpcio answers an uncaught exception with UNKNOWN
     return grpc.StatusCode.OK
+
+
+def _cpu_time(options):
+    times = os.times()
+    yield Observation(times.user, {"cpu.mode": "user"})
+    yield Observation(times.system, {"cpu.mode": "system"})
+
+
+def _resident_bytes(options):
+    with open("/proc/self/statm") as statm:
+        yield Observation(int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE"))
 
 
 class ServerTracing(grpc.ServerInterceptor):
@@ -269,7 +286,7 @@ class Conformance(services.ConformanceServicer):
         tracestate = outgoing_tracestate(carrier.pop("tracestate", None))
         if tracestate:
             carrier["tracestate"] = tracestate
-        code = grpc.StatusCode.OK
+        code, started = grpc.StatusCode.OK, time.perf_counter()
         try:
             return stub.Echo(pb.EchoRequest(payload=payload), metadata=tuple(carrier.items()),
                              timeout=context.time_remaining()).payload
@@ -280,6 +297,7 @@ class Conformance(services.ConformanceServicer):
         finally:
             span.set_attribute("rpc.grpc.status_code", code.value[0])
             span.end(end_time=now_ns())
+            self._t.client_duration.record((time.perf_counter() - started) * 1000, rpc_attributes("Echo", code))
 
     def Relay(self, request, context):
         stub = self._stub(request.downstream)
