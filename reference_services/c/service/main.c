@@ -529,6 +529,9 @@ int main(int argc, char **argv) {
     fprintf(stderr, "c-service: cannot create telemetry SDK\n");
     return 1;
   }
+  /* The RPC metrics alone cannot tell saturation (CPU, memory) from slowness. */
+  if (otelc_process_metrics_register(g_sdk) != OTELC_OK)
+    fprintf(stderr, "c-service: process metrics not registered\n");
   grpc_init();
   /* C-core's default 8 KiB limit on request metadata is below W3C Baggage's 8,192 bytes
    * plus the rest of a request's headers. */

@@ -19,6 +19,11 @@ std::unique_ptr<Telemetry> Telemetry::Setup(const std::string& service_version) 
   cfg.scope_name = kScopeName;
   otelc_sdk* sdk = otelc_sdk_new(&cfg, nullptr, service_version.c_str());
   if (sdk == nullptr) return nullptr;
+  // The RPC metrics alone cannot tell saturation (CPU, memory) from slowness;
+  // a service without them still serves, so a failure here is only reported.
+  if (otelc_process_metrics_register(sdk) != OTELC_OK) {
+    std::fprintf(stderr, "telemetry: process metrics not registered\n");
+  }
   return std::unique_ptr<Telemetry>(new Telemetry(sdk));
 }
 

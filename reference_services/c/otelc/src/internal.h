@@ -2,6 +2,7 @@
 #ifndef OTELC_INTERNAL_H
 #define OTELC_INTERNAL_H
 
+#include <curl/curl.h>
 #include <jansson.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -69,8 +70,36 @@ struct otelc_histogram {
   struct otelc_histogram *next; /* sdk registry link */
 };
 
+typedef struct otelc_obs_point {
+  otelc_attributes *attrs;
+  bool is_int;
+  int64_t as_int;
+  double as_double;
+  struct otelc_obs_point *next;
+} otelc_obs_point;
+
+struct otelc_observable {
+  otelc_sdk *sdk;
+  otelc_observable_kind kind;
+  char *name, *description, *unit;
+  /* Held while the callback runs, so that otelc_observable_free can wait for
+   * a collection in progress before the caller releases user_data. */
+  pthread_mutex_t mu;
+  otelc_observe_fn callback; /* NULL once unregistered */
+  void *user_data;
+  bool retired;                  /* guarded by the SDK's lock: frees the name */
+  struct otelc_observable *next; /* sdk registry link */
+};
+
 void otelc__span_destroy(otelc_span *span);
 void otelc__log_destroy(otelc_log_record *r);
+
+/* metrics.c */
+void otelc__histogram_destroy(otelc_histogram *h);
+void otelc__observable_destroy(otelc_observable *o);
+/* Runs the callback; the points (in observation order) are the caller's. */
+otelc_obs_point *otelc__observable_collect(otelc_observable *o);
+void otelc__obs_points_free(otelc_obs_point *p);
 
 /* sdk.c */
 int otelc__sdk_enqueue_span(otelc_sdk *sdk, otelc_span *span); /* takes ownership */
@@ -79,6 +108,9 @@ bool otelc__sdk_should_sample(otelc_sdk *sdk, const otelc_span_context *parent,
                               const uint8_t trace_id[16]);
 bool otelc__sdk_stdout_logs(const otelc_sdk *sdk);
 otelc_histogram *otelc__sdk_register_histogram(otelc_sdk *sdk, otelc_histogram *h);
+/* OTELC_ERR_STATE when a live observable has that name; then o is the caller's. */
+int otelc__sdk_register_observable(otelc_sdk *sdk, otelc_observable *o);
+void otelc__sdk_retire_observable(otelc_sdk *sdk, otelc_observable *o);
 uint64_t otelc__sdk_start_ns(const otelc_sdk *sdk);
 const char *otelc__sdk_scope_name(const otelc_sdk *sdk);
 
@@ -88,7 +120,16 @@ json_t *otelc__json_traces(const otelc_attributes *resource, const char *scope,
                            otelc_span *const *spans, size_t n);
 json_t *otelc__json_logs(const otelc_attributes *resource, const char *scope,
                          otelc_log_record *const *recs, size_t n);
-/* Returns NULL when no histogram has a data point. Locks each histogram. */
+/* Returns NULL when no instrument has a data point. Locks each histogram and
+ * runs each observable's callback. */
 json_t *otelc__json_metrics(const otelc_attributes *resource, const char *scope,
-                            otelc_histogram *hists, uint64_t start_ns, uint64_t now_ns);
+                            otelc_histogram *hists, otelc_observable *observables,
+                            uint64_t start_ns, uint64_t now_ns);
+
+/* config.c */
+otelc_attributes *otelc__build_resource(const otelc_attributes *given, const char *defver);
+
+/* otlp_http.c */
+bool otelc__http_post(CURL *c, const char *headers, uint32_t timeout_ms, const char *url,
+                      const char *body);
 #endif

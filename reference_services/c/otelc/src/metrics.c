@@ -72,3 +72,111 @@ void otelc_histogram_record(otelc_histogram *h, double value, const otelc_attrib
 out:
   pthread_mutex_unlock(&h->mu);
 }
+
+void otelc__histogram_destroy(otelc_histogram *h) {
+  for (otelc_hist_point *p = h->points, *pn; p; p = pn) {
+    pn = p->next;
+    otelc_attributes_free(p->attrs);
+    free(p->counts);
+    free(p);
+  }
+  pthread_mutex_destroy(&h->mu);
+  free(h->name), free(h->description), free(h->unit), free(h->bounds);
+  free(h);
+}
+
+/* ------------------------------------------------------------------ */
+/* observable instruments                                              */
+
+struct otelc_observer {
+  otelc_obs_point *head, *tail;
+};
+
+otelc_observable *otelc_observable_new(otelc_sdk *sdk, otelc_observable_kind kind, const char *name,
+                                       const char *description, const char *unit,
+                                       otelc_observe_fn callback, void *user_data) {
+  if (!sdk || !name || !*name || !callback) return NULL;
+  if (kind != OTELC_OBSERVABLE_COUNTER && kind != OTELC_OBSERVABLE_UP_DOWN_COUNTER &&
+      kind != OTELC_OBSERVABLE_GAUGE)
+    return NULL;
+  otelc_observable *o = calloc(1, sizeof *o);
+  if (!o) return NULL;
+  o->sdk = sdk;
+  o->kind = kind;
+  o->name = otelc__strdup(name);
+  o->description = otelc__strdup(description);
+  o->unit = otelc__strdup(unit);
+  o->callback = callback;
+  o->user_data = user_data;
+  pthread_mutex_init(&o->mu, NULL);
+  if (!o->name || !o->description || !o->unit || otelc__sdk_register_observable(sdk, o) != OTELC_OK) {
+    otelc__observable_destroy(o);
+    return NULL;
+  }
+  return o;
+}
+
+void otelc_observable_free(otelc_observable *o) {
+  if (!o) return;
+  pthread_mutex_lock(&o->mu);
+  o->callback = NULL;
+  o->user_data = NULL;
+  pthread_mutex_unlock(&o->mu);
+  /* The instrument stays linked (the exporter walks the list without the SDK
+   * lock); retiring it only lets its name be registered again. */
+  otelc__sdk_retire_observable(o->sdk, o);
+}
+
+void otelc__observable_destroy(otelc_observable *o) {
+  pthread_mutex_destroy(&o->mu);
+  free(o->name), free(o->description), free(o->unit);
+  free(o);
+}
+
+static void observe(otelc_observer *ob, bool is_int, int64_t i, double d,
+                    const otelc_attributes *attrs) {
+  if (!ob) return;
+  otelc_obs_point *p = ob->head;
+  while (p && !otelc__attributes_equal(p->attrs, attrs)) p = p->next;
+  if (!p) {
+    p = calloc(1, sizeof *p);
+    if (!p) return;
+    p->attrs = otelc_attributes_dup(attrs);
+    if (!p->attrs) {
+      free(p);
+      return;
+    }
+    if (ob->tail) ob->tail->next = p;
+    else ob->head = p;
+    ob->tail = p;
+  }
+  p->is_int = is_int;
+  p->as_int = i;
+  p->as_double = d;
+}
+
+void otelc_observe_int(otelc_observer *observer, int64_t value, const otelc_attributes *attrs) {
+  observe(observer, true, value, 0, attrs);
+}
+
+void otelc_observe_double(otelc_observer *observer, double value, const otelc_attributes *attrs) {
+  /* OTLP/JSON has no spelling for NaN or infinities. */
+  if (isfinite(value)) observe(observer, false, 0, value, attrs);
+}
+
+otelc_obs_point *otelc__observable_collect(otelc_observable *o) {
+  otelc_observer ob = {NULL, NULL};
+  pthread_mutex_lock(&o->mu);
+  if (o->callback) o->callback(&ob, o->user_data);
+  pthread_mutex_unlock(&o->mu);
+  return ob.head;
+}
+
+void otelc__obs_points_free(otelc_obs_point *p) {
+  while (p) {
+    otelc_obs_point *next = p->next;
+    otelc_attributes_free(p->attrs);
+    free(p);
+    p = next;
+  }
+}

@@ -123,32 +123,64 @@ json_t *otelc__json_logs(const otelc_attributes *resource, const char *scope,
                    arr);
 }
 
+static json_t *histogram_json(otelc_histogram *h, uint64_t start_ns, uint64_t now_ns) {
+  pthread_mutex_lock(&h->mu);
+  if (!h->points) {
+    pthread_mutex_unlock(&h->mu);
+    return NULL;
+  }
+  json_t *dps = json_array();
+  for (otelc_hist_point *p = h->points; p; p = p->next) {
+    json_t *counts = json_array(), *bounds = json_array();
+    for (size_t i = 0; i <= h->n_bounds; i++) json_array_append_new(counts, u64s(p->counts[i]));
+    for (size_t i = 0; i < h->n_bounds; i++) json_array_append_new(bounds, json_real(h->bounds[i]));
+    json_array_append_new(
+        dps, json_pack("{s:o,s:o,s:o,s:o,s:f,s:o,s:o,s:f,s:f}", "attributes",
+                       otelc__json_attributes(p->attrs), "startTimeUnixNano", u64s(start_ns),
+                       "timeUnixNano", u64s(now_ns), "count", u64s(p->count), "sum", p->sum,
+                       "bucketCounts", counts, "explicitBounds", bounds, "min", p->min, "max",
+                       p->max));
+  }
+  pthread_mutex_unlock(&h->mu);
+  return json_pack("{s:s,s:s,s:s,s:{s:o,s:i}}", "name", h->name, "description", h->description,
+                   "unit", h->unit, "histogram", "dataPoints", dps, "aggregationTemporality",
+                   2 /* CUMULATIVE */);
+}
+
+static json_t *observable_json(otelc_observable *o, uint64_t start_ns, uint64_t now_ns) {
+  otelc_obs_point *points = otelc__observable_collect(o);
+  if (!points) return NULL;
+  bool gauge = o->kind == OTELC_OBSERVABLE_GAUGE;
+  json_t *dps = json_array();
+  for (otelc_obs_point *p = points; p; p = p->next) {
+    json_t *dp = json_pack("{s:o,s:o}", "attributes", otelc__json_attributes(p->attrs),
+                           "timeUnixNano", u64s(now_ns));
+    /* A gauge's value is not an accumulation, so it has no start. */
+    if (!gauge) json_object_set_new(dp, "startTimeUnixNano", u64s(start_ns));
+    if (p->is_int) json_object_set_new(dp, "asInt", i64s(p->as_int));
+    else json_object_set_new(dp, "asDouble", json_real(p->as_double));
+    json_array_append_new(dps, dp);
+  }
+  otelc__obs_points_free(points);
+  json_t *data = gauge ? json_pack("{s:o}", "dataPoints", dps)
+                       : json_pack("{s:o,s:i,s:b}", "dataPoints", dps, "aggregationTemporality",
+                                   2 /* CUMULATIVE */, "isMonotonic",
+                                   o->kind == OTELC_OBSERVABLE_COUNTER);
+  return json_pack("{s:s,s:s,s:s,s:o}", "name", o->name, "description", o->description, "unit",
+                   o->unit, gauge ? "gauge" : "sum", data);
+}
+
 json_t *otelc__json_metrics(const otelc_attributes *resource, const char *scope,
-                            otelc_histogram *hists, uint64_t start_ns, uint64_t now_ns) {
+                            otelc_histogram *hists, otelc_observable *observables,
+                            uint64_t start_ns, uint64_t now_ns) {
   json_t *metrics = json_array();
   for (otelc_histogram *h = hists; h; h = h->next) {
-    pthread_mutex_lock(&h->mu);
-    if (!h->points) {
-      pthread_mutex_unlock(&h->mu);
-      continue;
-    }
-    json_t *dps = json_array();
-    for (otelc_hist_point *p = h->points; p; p = p->next) {
-      json_t *counts = json_array(), *bounds = json_array();
-      for (size_t i = 0; i <= h->n_bounds; i++) json_array_append_new(counts, u64s(p->counts[i]));
-      for (size_t i = 0; i < h->n_bounds; i++) json_array_append_new(bounds, json_real(h->bounds[i]));
-      json_array_append_new(
-          dps, json_pack("{s:o,s:o,s:o,s:o,s:f,s:o,s:o,s:f,s:f}", "attributes",
-                         otelc__json_attributes(p->attrs), "startTimeUnixNano", u64s(start_ns),
-                         "timeUnixNano", u64s(now_ns), "count", u64s(p->count), "sum", p->sum,
-                         "bucketCounts", counts, "explicitBounds", bounds, "min", p->min, "max",
-                         p->max));
-    }
-    pthread_mutex_unlock(&h->mu);
-    json_array_append_new(
-        metrics, json_pack("{s:s,s:s,s:s,s:{s:o,s:i}}", "name", h->name, "description",
-                           h->description, "unit", h->unit, "histogram", "dataPoints", dps,
-                           "aggregationTemporality", 2 /* CUMULATIVE */));
+    json_t *m = histogram_json(h, start_ns, now_ns);
+    if (m) json_array_append_new(metrics, m);
+  }
+  for (otelc_observable *o = observables; o; o = o->next) {
+    json_t *m = observable_json(o, start_ns, now_ns);
+    if (m) json_array_append_new(metrics, m);
   }
   if (json_array_size(metrics) == 0) {
     json_decref(metrics);

@@ -2,6 +2,7 @@
  * JSON posts of a real SDK instance; the JSON is checked field by field. */
 #include <arpa/inet.h>
 #include <jansson.h>
+#include <math.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -271,6 +272,88 @@ static void test_retry_on_503(void) {
   otelc_sdk_free(sdk);
 }
 
+static json_t *metric_named(json_t *doc, const char *name) {
+  json_t *metrics = json_object_get(
+      json_array_get(json_object_get(json_array_get(json_object_get(doc, "resourceMetrics"), 0), "scopeMetrics"), 0),
+      "metrics");
+  size_t i;
+  json_t *m;
+  json_array_foreach(metrics, i, m) if (!strcmp(json_string_value(json_object_get(m, "name")), name)) return m;
+  return NULL;
+}
+
+static void observe_level(otelc_observer *ob, void *user_data) {
+  otelc_attributes *a = otelc_attributes_new();
+  otelc_attributes_set_str(a, "k", "v");
+  otelc_observe_double(ob, 1.0, NULL);
+  otelc_observe_double(ob, *(double *)user_data, NULL); /* replaces the 1.0 */
+  otelc_observe_double(ob, NAN, a);                     /* ignored */
+  otelc_attributes_free(a);
+}
+
+/* Process metrics and a gauge ride in the histogram's request, under the one resource. */
+static void test_observables_export(void) {
+  reset_server();
+  otelc_config cfg;
+  char urls[3][128];
+  configure(&cfg, urls);
+  otelc_sdk *sdk = otelc_sdk_new(&cfg, NULL, "1");
+  CHECK(otelc_process_metrics_register(sdk) == OTELC_OK);
+  double level = 2.5;
+  otelc_observable *g =
+      otelc_observable_new(sdk, OTELC_OBSERVABLE_GAUGE, "test.level", "d", "1", observe_level, &level);
+  otelc_rpc_finish(otelc_rpc_server_start(sdk, "/conformance.v1.Conformance/Echo", NULL, 0), 0, NULL);
+  CHECK(otelc_sdk_force_flush(sdk, 5000) == OTELC_OK);
+  json_t *mt = find_req("/v1/metrics");
+  CHECK(json_array_size(json_object_get(mt, "resourceMetrics")) == 1);
+  json_t *rattrs = json_object_get(
+      json_object_get(json_array_get(json_object_get(mt, "resourceMetrics"), 0), "resource"), "attributes");
+  CHECK(attr_str(rattrs, "service.instance.id", "stringValue") != NULL);
+  CHECK(metric_named(mt, "rpc.server.duration") != NULL);
+
+  json_t *cpu = metric_named(mt, "process.cpu.time");
+  CHECK_STR(json_string_value(json_object_get(cpu, "unit")), "s");
+  json_t *sum = json_object_get(cpu, "sum");
+  CHECK(json_is_true(json_object_get(sum, "isMonotonic")));
+  CHECK(json_integer_value(json_object_get(sum, "aggregationTemporality")) == 2);
+  json_t *dps = json_object_get(sum, "dataPoints");
+  CHECK(json_array_size(dps) == 2);
+  const char *modes[2] = {"user", "system"};
+  for (size_t i = 0; i < 2; i++) {
+    json_t *dp = json_array_get(dps, i);
+    CHECK_STR(attr_str(json_object_get(dp, "attributes"), "cpu.mode", "stringValue"), modes[i]);
+    CHECK(json_is_real(json_object_get(dp, "asDouble")) &&
+          json_real_value(json_object_get(dp, "asDouble")) >= 0);
+    CHECK(json_is_string(json_object_get(dp, "startTimeUnixNano")));
+  }
+
+  json_t *mem = metric_named(mt, "process.memory.usage");
+  CHECK_STR(json_string_value(json_object_get(mem, "unit")), "By");
+  sum = json_object_get(mem, "sum");
+  CHECK(json_is_false(json_object_get(sum, "isMonotonic")));
+  CHECK(json_integer_value(json_object_get(sum, "aggregationTemporality")) == 2);
+  json_t *dp = json_array_get(json_object_get(sum, "dataPoints"), 0);
+  const char *rss = json_string_value(json_object_get(dp, "asInt"));
+  CHECK(rss && strtoll(rss, NULL, 10) > 0);
+  CHECK(json_array_size(json_object_get(dp, "attributes")) == 0);
+
+  json_t *gauge = json_object_get(metric_named(mt, "test.level"), "gauge");
+  dps = json_object_get(gauge, "dataPoints");
+  CHECK(json_array_size(dps) == 1);
+  CHECK(json_real_value(json_object_get(json_array_get(dps, 0), "asDouble")) == 2.5);
+  CHECK(json_object_get(json_array_get(dps, 0), "startTimeUnixNano") == NULL);
+  json_decref(mt);
+
+  otelc_observable_free(g);
+  reset_server();
+  CHECK(otelc_sdk_force_flush(sdk, 5000) == OTELC_OK);
+  mt = find_req("/v1/metrics");
+  CHECK(metric_named(mt, "process.cpu.time") != NULL);
+  CHECK(metric_named(mt, "test.level") == NULL);
+  json_decref(mt);
+  otelc_sdk_free(sdk);
+}
+
 static void test_unreachable_collector_does_not_block(void) {
   otelc_config cfg;
   otelc_config_defaults(&cfg);
@@ -289,6 +372,7 @@ int main(void) {
   test_export_all_signals();
   test_queue_full_drops();
   test_retry_on_503();
+  test_observables_export();
   test_unreachable_collector_does_not_block();
   srv.stop = 1;
   reset_server();

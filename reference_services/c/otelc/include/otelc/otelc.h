@@ -7,6 +7,7 @@
 #include "otelc/sdk.h"
 #include "otelc/trace.h"
 #include "otelc/metrics.h"
+#include "otelc/process.h"
 #include "otelc/logs.h"
 #include "otelc/rpc.h"
 #endif
