@@ -43,7 +43,8 @@ def test_span_003_server_span_attributes(suite):
                        + "; ".join(errors) + f" (attributes: {span.attributes})")
 
 
-@check("SPAN-004", "MUST", "outgoing call is a CLIENT span named package.Service/Method with the profile's attributes",
+@check("SPAN-004", "MUST", "outgoing call is a CLIENT span named package.Service/Method with the profile's "
+       "attributes, server.address and server.port naming the downstream it was given",
        SEMCONV_SPANS + "; schemas/<profile>/client-span.schema.json", "traces", killed_by=("stock",))
 def test_span_004_client_span(suite):
     trace_id, parent_id, _ = relay(suite, "span-004")
@@ -55,6 +56,13 @@ def test_span_004_client_span(suite):
     if errors:
         raise Mismatch(f"client span attributes break the '{suite.profile.name}' profile: "
                        + "; ".join(errors) + f" (attributes: {client.attributes})")
+    # Relay was given the downstream as host:port; the span names that target, not a peer's address.
+    host, _, port = suite.downstream.address.rpartition(":")
+    for address_key, port_key in (("server.address", "server.port"), ("net.peer.name", "net.peer.port")):
+        if address_key in client.attributes or port_key in client.attributes:
+            expect_equal(f"{address_key} and {port_key} of the outgoing call's span (Relay was given "
+                         f"{suite.downstream.address})", (host, int(port)),
+                         (client.attributes.get(address_key), client.attributes.get(port_key)))
 
 
 @check("RES-001", "MUST", "resource has service.name, service.version and service.instance.id",
