@@ -172,6 +172,9 @@ func Setup(ctx context.Context, cfg Config) (*Telemetry, error) {
 	t.MeterProvider = mp
 	t.shutdowns = append(t.shutdowns, mp.Shutdown)
 	otel.SetMeterProvider(mp)
+	if err := registerProcessMetrics(mp); err != nil {
+		diag("process metrics: %v", err) // the RPC metrics do not depend on them
+	}
 
 	// Logs. The batch processor reads OTEL_BLRP_*.
 	lpOpts := []sdklog.LoggerProviderOption{sdklog.WithResource(res)}

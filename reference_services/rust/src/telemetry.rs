@@ -32,6 +32,9 @@ use tracing_subscriber::Layer;
 use crate::applog::{ExtraAttributesProcessor, JsonStdoutLayer};
 use crate::otel_grpc::propagation::{W3cBaggagePropagator, W3cTraceContextPropagator};
 
+#[cfg(target_os = "linux")]
+mod process;
+
 const APP_TARGET: &str = env!("CARGO_CRATE_NAME");
 
 /// Owns the SDK providers; call [`TelemetryHandle::shutdown`] before exiting.
@@ -184,6 +187,8 @@ pub fn init() -> TelemetryHandle {
                         .with_reader(reader)
                         .with_resource(resource.clone())
                         .build();
+                    #[cfg(target_os = "linux")]
+                    process::register(&provider);
                     global::set_meter_provider(provider.clone());
                     handle.meter_provider = Some(provider);
                 }
