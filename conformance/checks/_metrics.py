@@ -8,8 +8,11 @@ from __future__ import annotations
 from collections import defaultdict
 
 import grpc
+import pytest
 
+from otelconform.observe import metric_named
 from otelconform.profiles import STATUS_ATTRIBUTES, point_matches
+from otelconform.verdicts import Mismatch
 from otelconform_fixtures.otlp import attributes as decode_attributes
 
 from ._calls import traced_echo_span
@@ -21,6 +24,19 @@ RPC_METRICS = "semconv docs/rpc/rpc-metrics.md (seed: rpc.server.duration in ms;
 def main_instance(suite):
     """service.instance.id of the instance the checks call (not the one SHUT-001 stops)."""
     return suite.once("main instance id", lambda: traced_echo_span(suite).resource.get("service.instance.id"))
+
+
+def exported(suite, name: str):
+    """The metric's exports, waited for once in the session: MET-001 reports a missing one,
+    the checks that judge its values skip (one fault, one finding, one wait)."""
+    return suite.once(f"metric {name}", lambda: metric_named(suite, name))
+
+
+def require_exported(suite, name: str):
+    try:
+        return exported(suite, name)
+    except Mismatch as missing:
+        pytest.skip(f"{missing} (MET-001's finding)")
 
 
 def points_for(metrics, method: str, code: grpc.StatusCode, strict: bool = False):

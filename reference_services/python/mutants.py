@@ -26,6 +26,7 @@ MUTANTS = {
     "cancel-recorded-ok": "a call the client cancelled is recorded as OK on the server span",
     "span-ends-early": "server spans of traced calls end a thousandth of the way into the call",
     "span-per-stream-message": "a server stream gets one more SERVER span per message it sends",
+    "duration-recorded-twice": "the server duration histogram records every call twice",
     "metric-code-ok": "the server duration histogram records every call under status code 0",
     "duration-seconds-under-ms": "the server duration histogram records seconds under its unit 'ms'",
     "delta-labelled-cumulative": "metrics are collected as deltas but exported labelled cumulative",

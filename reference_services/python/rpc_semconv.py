@@ -55,7 +55,8 @@ def _ended_early(context) -> grpc.StatusCode | None:
 class ServerSemconvInterceptor(grpc.ServerInterceptor):
     def __init__(self, meter, duration_name: str = SERVER_DURATION, errors_as_ok: bool = False,
                  status_attribute_ok: bool = False, early_end_as_ok: frozenset = frozenset(),
-                 span_per_message: bool = False, metric_code_ok: bool = False, per_second: float = 1000.0):
+                 span_per_message: bool = False, metric_code_ok: bool = False, per_second: float = 1000.0,
+                 records_per_call: int = 1):
         self._duration = meter.create_histogram(duration_name, unit="ms",
                                                 description="Duration of inbound RPCs")
         self._errors_as_ok = errors_as_ok  # mutant "error-status-ok"
@@ -64,6 +65,7 @@ class ServerSemconvInterceptor(grpc.ServerInterceptor):
         self._span_per_message = span_per_message  # mutant "span-per-stream-message"
         self._metric_code_ok = metric_code_ok  # mutant "metric-code-ok"
         self._per_second = per_second  # 1 in mutant "duration-seconds-under-ms"
+        self._records_per_call = records_per_call  # 2 in mutant "duration-recorded-twice"
 
     def _finish(self, span, full_method: str, started: float, code: grpc.StatusCode, context) -> None:
         early = _ended_early(context)
@@ -72,8 +74,9 @@ class ServerSemconvInterceptor(grpc.ServerInterceptor):
             span.set_attribute("rpc.grpc.status_code", code.value[0])
             if code in _SERVER_ERRORS:
                 span.set_status(Status(StatusCode.ERROR, "the call's deadline passed while it was served"))
-        self._duration.record((time.perf_counter() - started) * self._per_second,
-                              _attributes(full_method, grpc.StatusCode.OK if self._metric_code_ok else code))
+        for _ in range(self._records_per_call):
+            self._duration.record((time.perf_counter() - started) * self._per_second,
+                                  _attributes(full_method, grpc.StatusCode.OK if self._metric_code_ok else code))
         if self._errors_as_ok and code != grpc.StatusCode.OK:
             span.set_status(Status(StatusCode.OK))
         if self._status_attribute_ok:
