@@ -55,10 +55,12 @@ def test_dead_001_deadline_is_recorded(suite):
        "the deadline passes)", "traces")
 def test_dead_002_span_ends_at_the_deadline(suite):
     _, span = _past_deadline(suite)
-    bound = DEADLINE_S + 0.5
+    # Halfway between the deadline and the end of the sleep: which of the two the span followed
+    # is then clear, however loaded the machine.
+    bound = (DEADLINE_S + SLEEP_MS / 1000) / 2
     if duration_s(span) > bound:
         raise Mismatch(f"server span of a Sleep({SLEEP_MS} ms) call with a {DEADLINE_S} s deadline: expected it "
-                       f"to end within {bound} s, got {duration_s(span):.3f} s; stop the handler's work when "
+                       f"to end within {bound:g} s, got {duration_s(span):.3f} s; stop the handler's work when "
                        f"the call's deadline passes (watch the call's context) and end the span then")
 
 
