@@ -18,8 +18,11 @@ def test_silent_target_gets_no_telemetry_verdicts(suite_runner):
     assert run.returncode == 1
     # Calls behave, telemetry is missing: gRPC-level checks pass, the rest say NO_TELEMETRY.
     assert all(v == "PASS" for k, v in verdicts.items() if k.startswith("STAT-001")), verdicts
-    trace_checks = [k for k in verdicts if k.startswith(("SPAN-", "RES-", "LOG-", "MET-"))]
+    # LOG-006 judges the records LOG-005 waits for: with none, it has nothing to judge.
+    trace_checks = [k for k in verdicts if k.startswith(("SPAN-", "RES-", "LOG-", "MET-"))
+                    and not k.startswith("LOG-006")]
     assert trace_checks and all(verdicts[k] == "NO_TELEMETRY" for k in trace_checks), verdicts
+    assert all(v == "SKIPPED" for k, v in verdicts.items() if k.startswith("LOG-006")), verdicts
     assert verdicts["PROP-003"] == "NO_TELEMETRY"  # the barrier span never arrives
 
 
