@@ -13,7 +13,6 @@ import pytest
 from otelconform.observe import metric_named
 from otelconform.profiles import STATUS_ATTRIBUTES, point_matches
 from otelconform.verdicts import Mismatch
-from otelconform_fixtures.otlp import attributes as decode_attributes
 
 
 CUMULATIVE = 2  # AggregationTemporality.AGGREGATION_TEMPORALITY_CUMULATIVE
@@ -40,8 +39,7 @@ def points_for(metrics, method: str, code: grpc.StatusCode, strict: bool = False
     for m in metrics:
         if m.data_type != "histogram":
             continue
-        for p in m.metric.histogram.data_points:
-            attrs = decode_attributes(p.attributes)
+        for p, attrs in m.point_attributes:
             if point_matches(attrs, method, code) and (not strict or any(a in attrs for a in STATUS_ATTRIBUTES)):
                 found.append((m, attrs, p))
     return found

@@ -15,15 +15,20 @@ from otelconform.verdicts import Mismatch, TargetUnresponsive
 from ._calls import outcome_recorded, traced_call
 
 GRPC_DEADLINES = "gRPC doc/deadlines.md; gRPC over HTTP/2 §Requests (grpc-timeout)"
-DEADLINE_S = 0.25
+DEADLINE_S = 0.1
 SLEEP_MS = 3000  # far past the deadline, so the span's end tells which of the two it followed
 # Enough messages that the stream cannot be over when the client cancels after the first.
 CANCEL_MESSAGES, CANCEL_PAYLOAD = 200_000, "c" * 512
 
 
 def _past_deadline(suite):
-    """A traced Sleep(3 s) stating a 0.25 s deadline, which the target itself must enforce:
-    this client waits longer, so no cancellation of its own races the target's deadline."""
+    """One traced Sleep(3 s) stating a short deadline, which the target itself must enforce
+    (this client waits longer, so no cancellation of its own races the target's deadline);
+    DEAD-001 and DEAD-002 judge the same call."""
+    return suite.once("a call past its deadline", lambda: _call_past_deadline(suite))
+
+
+def _call_past_deadline(suite):
     trace_id, parent_id = new_trace_id(), new_span_id()
     result = suite.exact_client.sleep(SLEEP_MS, metadata=(("traceparent", traceparent(trace_id, parent_id)),),
                                       timeout=SLEEP_MS / 1000 + 1, grpc_timeout=DEADLINE_S)
