@@ -15,7 +15,9 @@ from otelconform.verdicts import Mismatch, TargetUnresponsive
 from ._calls import outcome_recorded, traced_call
 
 GRPC_DEADLINES = "gRPC doc/deadlines.md; gRPC over HTTP/2 §Requests (grpc-timeout)"
-DEADLINE_S = 0.1
+# Long enough that a busy server has surely started the handler (grpcio skips a handler whose
+# call expired in its queue, and then no span exists), short against the 3 s sleep.
+DEADLINE_S = 0.5
 SLEEP_MS = 3000  # far past the deadline, so the span's end tells which of the two it followed
 # Enough messages that the stream cannot be over when the client cancels after the first.
 CANCEL_MESSAGES, CANCEL_PAYLOAD = 200_000, "c" * 512
