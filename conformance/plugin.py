@@ -9,6 +9,8 @@ PYTEST_DONT_REWRITE: the suite fails checks by raising, never with a bare assert
 """
 from __future__ import annotations
 
+import importlib
+
 import json
 import os
 import time
@@ -108,6 +110,11 @@ def pytest_configure(config):
         state.generated = GeneratedInputs.start()
     if not replay and not config.option.collectonly and not (_parallel(config) and not _is_worker(config)):
         # The target's start-up (often the longest single wait) overlaps pytest's collection.
+        # grpc creates its loggers when its first channel and server are made; made on that
+        # thread, they would change the logger table while pytest's log capture iterates it
+        # (an INTERNALERROR "dictionary changed size during iteration", seen once in CI).
+        for module in ("grpc._channel", "grpc._server"):
+            importlib.import_module(module)
         pool = ThreadPoolExecutor(1, thread_name_prefix="conformance-start")
         state.starting = pool.submit(start_live, config)
         pool.shutdown(wait=False)
