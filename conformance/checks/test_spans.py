@@ -7,7 +7,6 @@ from __future__ import annotations
 import grpc
 import pytest
 
-from otelconform.ids import unique
 from otelconform.contract import full_method
 from otelconform.observe import client_span, server_span
 from otelconform.profiles import resource_errors
