@@ -98,6 +98,13 @@ def test_a_client_span_under_the_incoming_parent_is_named_as_such(suite_runner):
     assert "the client span hangs off the incoming parent, not off the server span" in message, message
 
 
+def test_a_server_answering_cancelled_at_the_deadline_enforces_it(suite_runner):
+    """tonic answers CANCELLED when a call's deadline passes: the deadline is enforced, and a
+    span recording CANCELLED agrees with the answer (no TARGET_ERROR, no MISMATCH)."""
+    run = _faulty(suite_runner, "deadline-cancelled", "-k", "dead_00")
+    assert run.verdicts() == {"DEAD-001": "PASS", "DEAD-002": "PASS", "DEAD-003": "PASS"}, run.output[-3000:]
+
+
 def test_a_legal_tracestate_update_passes_and_a_reordering_does_not(suite_runner):
     legal = _faulty(suite_runner, "tracestate-update-own", "-k", "prop_007")
     assert legal.verdicts() == {"PROP-007": "PASS"}, legal.output[-3000:]

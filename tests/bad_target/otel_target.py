@@ -55,6 +55,7 @@ FAULTS = {
     "otlp-http": "every signal over OTLP/HTTP protobuf, whatever OTEL_EXPORTER_OTLP_PROTOCOL says",
     "no-contract": "only grpc.health.v1 is served",
     "no-health": "no grpc.health.v1",
+    "deadline-cancelled": "Sleep answers CANCELLED just before its deadline, as tonic's deadline layer does (legal)",
 }
 ACTIVE = {f.strip() for f in os.environ.get("BAD_TARGET_FAULTS", "").split(",") if f.strip()}
 
@@ -339,7 +340,12 @@ class Conformance(services.ConformanceServicer):
     def Sleep(self, request, context):
         done = threading.Event()
         context.add_callback(done.set)  # runs when the call ends: cancelled or deadline passed
-        done.wait(request.duration_ms / 1000)
+        wanted, remaining = request.duration_ms / 1000, context.time_remaining()
+        if "deadline-cancelled" in ACTIVE and remaining is not None and remaining < wanted:
+            # Answer before grpcio's own deadline handling can, so the client sees this answer.
+            done.wait(max(remaining - 0.02, 0))
+            context.abort(grpc.StatusCode.CANCELLED, "Timeout expired")
+        done.wait(wanted)
         return pb.SleepResponse()
 
     def StreamEcho(self, request, context):
