@@ -4,7 +4,10 @@ Each check owns its trace ids, payloads and (for untraced calls) a distinct Slee
 so most checks can run at once: as soon as the session is up, their bodies start on a thread
 pool, and pytest's own call of each check waits for that check's outcome and re-raises it.
 A check marked ``exclusive`` (it counts calls, or stops the target) runs the ordinary way,
-after every concurrent check has finished. Capture and replay run one check at a time, so a
+after every concurrent check has finished. Checks against instances of their own (another
+configuration, see instances.py) start once the concurrent checks are over, so their load
+(target start-ups, floods of sampled calls) never slows the main instance's timed calls; they
+then run beside the exclusive checks, which they cannot disturb. Capture and replay run one check at a time, so a
 replay meets the calls in the order they were recorded.
 
 PYTEST_DONT_REWRITE: the suite fails checks by raising, never with a bare assert.
@@ -13,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import threading
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 
 from .client import RUNNING
@@ -26,7 +30,9 @@ def _parameter_names(function) -> frozenset[str]:
 class ConcurrentChecks:
     def __init__(self, workers: int):
         self._pool = ThreadPoolExecutor(workers, thread_name_prefix="conformance-check")
+        self._later_pool = ThreadPoolExecutor(workers, thread_name_prefix="conformance-instance-check")
         self._futures: dict[str, Future] = {}
+        self._first: list[Future] = []
 
     @staticmethod
     def _arguments(item, suite) -> dict | None:
@@ -37,11 +43,28 @@ class ConcurrentChecks:
             return None
         return {name: suite if name == "suite" else params[name] for name in names}
 
-    def start(self, items, suite, key_of, eligible) -> None:
+    def start(self, items, suite, key_of, eligible, later=lambda item: False) -> None:
+        """Run the ``eligible`` checks now, and the ``later`` ones once those are over."""
+        deferred = []
         for item in items:
-            arguments = self._arguments(item, suite) if eligible(item) else None
-            if arguments is not None:
+            arguments = self._arguments(item, suite) if eligible(item) or later(item) else None
+            if arguments is None:
+                continue
+            if later(item):
+                future = self._futures[item.nodeid] = Future()
+                deferred.append((future, item, arguments))
+            else:
                 self._futures[item.nodeid] = self._pool.submit(self._run, item.obj, arguments, key_of(item))
+                self._first.append(self._futures[item.nodeid])
+        if deferred:
+            threading.Thread(target=self._start_later, args=(deferred, key_of), daemon=True,
+                             name="conformance-later").start()
+
+    def _start_later(self, deferred, key_of) -> None:
+        wait(self._first)
+        for future, item, arguments in deferred:
+            inner = self._later_pool.submit(self._run, item.obj, arguments, key_of(item))
+            inner.add_done_callback(lambda done, outer=future: outer.set_result(done.result()))
 
     @staticmethod
     def _run(function, arguments: dict, key: str) -> BaseException | None:
@@ -61,7 +84,9 @@ class ConcurrentChecks:
         return self._futures[item.nodeid].result()
 
     def drain(self) -> None:
-        wait(list(self._futures.values()))
+        """Wait for the concurrent checks (not for those on instances of their own)."""
+        wait(self._first)
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
+        self._later_pool.shutdown(wait=True, cancel_futures=True)

@@ -146,8 +146,11 @@ def pytest_collection_modifyitems(config, items):
         if len(keep) != len(items):
             config.hook.pytest_deselected(items=[i for i in items if i not in keep])
             items[:] = keep
-    # A check that stops the target runs after every other check (stable sort keeps the rest).
-    items.sort(key=lambda i: bool((info := _check_info(i)) and info.runs_last))
+    # Checks on instances of their own come after the main instance's (they start once its
+    # concurrent checks are over and run beside its exclusive ones); a check that stops the
+    # target runs after every other check (a stable sort keeps the rest in order).
+    items.sort(key=lambda i: 2 if (info := _check_info(i)) and info.runs_last else
+               int(bool(info and info.configuration)))
 
 
 def pytest_collection_finish(session):
@@ -183,6 +186,11 @@ def _session_suite(request):
         return
     state.suite.client.recorder = state.recorder
     state.suite.spare = state.spare
+    if state.suite.instances is not None and not _is_worker(config):
+        # Each configuration's instance starts while the checks before it run (xdist workers,
+        # which run only some checks, start theirs when first asked).
+        state.suite.instances.prestart(dict.fromkeys(
+            info.configuration for i in request.session.items if (info := _check_info(i)) and info.configuration))
     state.suite.generated = state.generated
     yield state.suite
     if state.concurrent is not None:
@@ -210,7 +218,9 @@ def suite(request, _session_suite):
     if state.concurrent is None and workers > 1 and not serial:
         state.concurrent = ConcurrentChecks(workers)
         state.concurrent.start(request.session.items, _session_suite, _tape_key,
-                               lambda i: (info := _check_info(i)) is not None and not info.exclusive)
+                               lambda i: (info := _check_info(i)) is not None and not info.exclusive
+                               and not info.configuration,
+                               later=lambda i: (info := _check_info(i)) is not None and bool(info.configuration))
     return _session_suite
 
 

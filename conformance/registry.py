@@ -32,6 +32,7 @@ class CheckInfo:
     runs_last: bool = False  # ends the target's session (stops it), so runs after every other check
     exclusive: bool = False  # needs the target to itself (counts its calls): never runs concurrently
     needs: tuple[str, ...] = ()  # session resources the plugin prepares for it ("generated inputs")
+    configuration: str = ""  # runs against its own instance started so (configurations.py)
 
 
 REGISTRY: dict[str, CheckInfo] = {}
@@ -39,10 +40,10 @@ REGISTRY: dict[str, CheckInfo] = {}
 
 def check(id: str, level: str, title: str, spec: str, signal: str,
           killed_by: tuple[str, ...] = (), launch_only: bool = False, runs_last: bool = False,
-          exclusive: bool = False, needs: tuple[str, ...] = ()):
+          exclusive: bool = False, needs: tuple[str, ...] = (), configuration: str = ""):
     """Register a check function under ``id`` and mark it for the plugin's report."""
-    info = CheckInfo(id, Level(level), title, spec, signal, tuple(killed_by), launch_only, runs_last,
-                     exclusive or runs_last, tuple(needs))
+    info = CheckInfo(id, Level(level), title, spec, signal, tuple(killed_by), launch_only or bool(configuration),
+                     runs_last, exclusive or runs_last, tuple(needs), configuration)
 
     def decorate(fn):
         existing = REGISTRY.get(id)

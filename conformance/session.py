@@ -66,6 +66,8 @@ class Suite:
     exact_client: object = None  # sends W3C vectors with headers exactly as given (ExactHeaderClient)
     trace_context_level: int = 1  # the W3C Trace Context level the target is judged at
     generated: object = None  # GeneratedInputs: examples of the generated W3C checks
+    instances: object = None  # InstancePool: instances started with other configurations (launch mode)
+    instance: object = None  # in a check's view of one such instance (instances.instance_for): it
     untraced_calls: int = field(default=0, init=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
     _stopping: Future | None = field(default=None, init=False, repr=False)
@@ -219,11 +221,19 @@ def start_live(config) -> Suite:
                   config.getoption("--service-name") if launch else None, launched,
                   config.getoption("--otlp-protocol"), probe_calls=1, exact_client=exact_client,
                   trace_context_level=config.getoption("--trace-context-level"))
+    if launch:
+        from .instances import InstancePool
+
+        suite.instances = InstancePool(command, {k: v for k, v in env.items() if not k.startswith("OTEL_EXPORTER")},
+                                       config.getoption("--otlp-protocol"), client,
+                                       config.getoption("--ready-timeout"), config.getoption("--telemetry-timeout"))
     suite.profile = _resolve_profile(config, suite)
     return suite
 
 
 def stop_live(suite: Suite) -> None:
+    if suite.instances is not None:
+        suite.instances.stop_all()
     suite.client.close()
     suite.exact_client.close()
     if suite._stopping is not None:

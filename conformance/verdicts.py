@@ -27,9 +27,10 @@ class TargetUnresponsive(CheckFailure):
     verdict = "TARGET_ERROR"
 
 
-def expect_equal(what: str, expected: Any, actual: Any) -> None:
+def expect_equal(what: str, expected: Any, actual: Any, fix: str = "") -> None:
+    """MISMATCH saying expected and actual, and ``fix`` (how to fix it) when given."""
     if expected != actual:
-        raise Mismatch(f"{what}: expected {expected!r}, got {actual!r}")
+        raise Mismatch(f"{what}: expected {expected!r}, got {actual!r}" + (f"; {fix}" if fix else ""))
 
 
 def expect(condition: bool, what: str, expected: Any, actual: Any) -> None:

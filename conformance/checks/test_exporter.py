@@ -1,0 +1,155 @@
+"""The OTLP exporter's OTEL_EXPORTER_OTLP_* variables: protocol, per-signal endpoint, headers,
+compression and timeout, each judged by what the instance's own collector received.
+
+PYTEST_DONT_REWRITE: the suite fails checks by raising, never with a bare assert.
+"""
+from __future__ import annotations
+
+from urllib.parse import unquote
+
+import pytest
+
+from otelconform.configurations import EXPORT_TIMEOUT_MS, PER_SIGNAL_PATH
+from otelconform.ids import unique
+from otelconform.instances import instance_for
+from otelconform.registry import check
+from otelconform.verdicts import Mismatch, expect_equal
+
+from ._calls import traced_echo_span
+
+EXPORTER_SPEC = "OTel spec protocol/exporter.md §Configuration Options"
+ENV_SPEC = "OTel spec configuration/sdk-environment-variables.md"
+
+
+def _exports_after_a_call(view, signal: str = "traces"):
+    """Every decodable export of ``signal`` once a traced call's span is in."""
+    traced_echo_span(view)
+    return [e for e in view.collector.exports(signal) if not e.error]
+
+
+def _transport(suite, protocol: str) -> None:
+    view = instance_for(suite, f"protocol-{protocol.replace('/', '-')}")
+    view.client.echo(unique("env-protocol")).require()
+    exports = view.watch.wait("traces", lambda: [e for e in view.collector.exports() if not e.error],
+                              "any decodable export")
+    expect_equal(f"OTLP transports used with OTEL_EXPORTER_OTLP_PROTOCOL={protocol}", [protocol],
+                 sorted({e.transport for e in exports}),
+                 fix="build the exporters from OTEL_EXPORTER_OTLP_PROTOCOL (and its per-signal variants)")
+
+
+@check("ENV-030", "SHOULD", "OTEL_EXPORTER_OTLP_PROTOCOL=grpc is honoured",
+       EXPORTER_SPEC + " (Protocol; 'SDKs SHOULD support both grpc and http/protobuf')", "traces",
+       killed_by=("ignore-protocol",), configuration="protocol-grpc")
+def test_env_030_protocol_grpc(suite):
+    _transport(suite, "grpc")
+
+
+@check("ENV-031", "SHOULD", "OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf is honoured",
+       EXPORTER_SPEC + " (Protocol; 'SDKs SHOULD support both grpc and http/protobuf')", "traces",
+       configuration="protocol-http-protobuf")
+def test_env_031_protocol_http_protobuf(suite):
+    _transport(suite, "http/protobuf")
+
+
+@check("ENV-032", "MAY", "OTEL_EXPORTER_OTLP_PROTOCOL=http/json is honoured",
+       EXPORTER_SPEC + " (Protocol; 'SDKs MAY support http/json')", "traces", configuration="protocol-http-json")
+def test_env_032_protocol_http_json(suite):
+    _transport(suite, "http/json")
+
+
+@check("ENV-033", "MUST", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT is where traces go (over HTTP, the URL as given)",
+       EXPORTER_SPEC + " (Endpoint: per-signal endpoints are 'used as-is'); " + ENV_SPEC, "traces",
+       killed_by=("ignore-signal-endpoint",), configuration="per-signal-endpoint")
+def test_env_033_per_signal_endpoint(suite):
+    view = instance_for(suite, "per-signal-endpoint")
+    instance = view.instance
+    view.client.echo(unique("env-033")).require()
+    over_grpc = instance.env["OTEL_EXPORTER_OTLP_PROTOCOL"] == "grpc"
+    given = instance.env["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"]
+    if over_grpc:
+        arrived = instance.other_collector.wait_for(lambda: instance.other_collector.exports("traces"),
+                                                    view.telemetry_timeout)
+        if arrived:
+            return
+    else:
+        arrived = view.collector.wait_for(lambda: [e for e in view.collector.exports("traces")
+                                                   if e.path == PER_SIGNAL_PATH], view.telemetry_timeout)
+        if arrived:
+            return
+    elsewhere = sorted({e.path or "(gRPC)" for e in view.collector.exports("traces")})
+    misdirected = sorted({a.path for a in view.collector.attempts("") if a.path.startswith(PER_SIGNAL_PATH)})
+    seen = (f"traces went to the general endpoint instead ({', '.join(elsewhere)})" if elsewhere else
+            f"traces were posted to {', '.join(misdirected)} (/v1/traces appended to a per-signal URL)"
+            if misdirected else "no traces arrived anywhere")
+    raise Mismatch(f"expected traces at OTEL_EXPORTER_OTLP_TRACES_ENDPOINT={given} within "
+                   f"{view.telemetry_timeout:g}s: {seen}; a per-signal endpoint overrides "
+                   f"OTEL_EXPORTER_OTLP_ENDPOINT and, over HTTP, is used exactly as given")
+
+
+def _headers(view) -> tuple[dict[str, str], list]:
+    exports = _exports_after_a_call(view)
+    wanted = dict(item.split("=", 1) for item in view.instance.env["OTEL_EXPORTER_OTLP_HEADERS"].split(","))
+    return wanted, exports
+
+
+@check("ENV-034", "MUST", "OTEL_EXPORTER_OTLP_HEADERS are sent with every export",
+       EXPORTER_SPEC + " (Headers); " + ENV_SPEC, "traces", killed_by=("ignore-exporter-headers",),
+       configuration="exporter-settings")
+def test_env_034_headers_sent(suite):
+    view = instance_for(suite, "exporter-settings")
+    wanted, exports = _headers(view)
+    key = "x-conformance-token"
+    without = [e for e in exports if wanted[key] not in [v for k, v in e.metadata if k.lower() == key]]
+    if without:
+        got = [f"{k}: {v}" for k, v in without[0].metadata if k.lower().startswith("x-conformance")]
+        raise Mismatch(f"expected every export to carry {key}: {wanted[key]} (from OTEL_EXPORTER_OTLP_HEADERS); "
+                       f"{len(without)} of {len(exports)} trace export(s) did not (first carried {got or 'none'}); "
+                       f"give the exporter the headers OTEL_EXPORTER_OTLP_HEADERS lists")
+
+
+@check("ENV-035", "SHOULD", "OTEL_EXPORTER_OTLP_HEADERS: percent-encoded values are decoded",
+       EXPORTER_SPEC + " (Headers: the W3C Baggage format, values percent-decoded)", "traces",
+       configuration="exporter-settings")
+def test_env_035_header_values_decoded(suite):
+    view = instance_for(suite, "exporter-settings")
+    wanted, exports = _headers(view)
+    key = "x-conformance-note"
+    values = sorted({v for e in exports for k, v in e.metadata if k.lower() == key})
+    expect_equal(f"{key} header values (given as {wanted[key]})", [unquote(wanted[key])], values,
+                 fix="percent-decode OTEL_EXPORTER_OTLP_HEADERS values")
+
+
+@check("ENV-036", "SHOULD", "OTEL_EXPORTER_OTLP_COMPRESSION=gzip compresses every export",
+       EXPORTER_SPEC + " (Compression: gzip)", "traces", killed_by=("ignore-compression",),
+       configuration="exporter-settings")
+def test_env_036_gzip(suite):
+    view = instance_for(suite, "exporter-settings")
+    exports = _exports_after_a_call(view)
+    plain = [e for e in exports if e.compression != "gzip"]
+    if plain:
+        raise Mismatch(f"expected every export gzip-compressed (OTEL_EXPORTER_OTLP_COMPRESSION=gzip); {len(plain)} "
+                       f"of {len(exports)} trace export(s) were not; configure the exporter's compression "
+                       f"from the variable")
+
+
+@check("ENV-037", "SHOULD", f"OTEL_EXPORTER_OTLP_TIMEOUT={EXPORT_TIMEOUT_MS}: an unanswered export is "
+       f"given up in time", EXPORTER_SPEC + " (Timeout: 'Maximum time the OTLP exporter will wait for each "
+       "batch export')", "traces", configuration="exporter-timeout")
+def test_env_037_export_timeout(suite):
+    view = instance_for(suite, "exporter-timeout")
+    view.client.echo(unique("env-037")).require()
+    held = view.collector.wait_for(lambda: [a for a in view.collector.attempts("traces") if a.answer != "accepted"],
+                                   view.telemetry_timeout + 5)
+    if not held:
+        pytest.skip("no trace export arrived to be held, so the timeout cannot be judged (see the trace checks)")
+    attempt, bound = held[0], EXPORT_TIMEOUT_MS / 1000
+    if attempt.deadline_s is not None and attempt.deadline_s <= bound * 1.05:
+        return  # the gRPC deadline the exporter set is the timeout
+    if attempt.gave_up_after_s is not None and attempt.gave_up_after_s <= bound + 1:
+        return
+    stated = f"stated a deadline of {attempt.deadline_s:.2f} s, " if attempt.deadline_s is not None else ""
+    waited = (f"gave up after {attempt.gave_up_after_s:.2f} s" if attempt.gave_up_after_s is not None
+              else "was still waiting when the collector answered after 5 s")
+    raise Mismatch(f"expected an export the collector does not answer to be given up within {bound:g} s "
+                   f"(+1 s) with OTEL_EXPORTER_OTLP_TIMEOUT={EXPORT_TIMEOUT_MS}; the exporter {stated}{waited}; "
+                   f"read the timeout from the variable (milliseconds)")

@@ -1,0 +1,178 @@
+"""OTEL_TRACES_SAMPLER and OTEL_TRACES_SAMPLER_ARG, judged on both sides of a Relay: the
+sampled flag the service sends its downstream (its decision, seen at once) and the spans it
+exports (exactly the sampled ones).
+
+The ratio checks are statistical: ROOT_CALLS root calls, and an exact two-sided binomial
+test at FALSE_ALARM_RATE, so a correct service fails them about once in a thousand runs.
+
+PYTEST_DONT_REWRITE: the suite fails checks by raising, never with a bare assert.
+"""
+from __future__ import annotations
+
+import math
+from concurrent.futures import ThreadPoolExecutor
+
+from otelconform.configurations import SAMPLER_RATIO
+from otelconform.ids import new_span_id, new_trace_id, traceparent, unique
+from otelconform.instances import instance_for
+from otelconform.observe import SERVER, server_span
+from otelconform.registry import check
+from otelconform.verdicts import Mismatch
+
+from ._calls import downstream_calls, outgoing_traceparent
+from .test_configuration import SILENCE_S
+
+SAMPLER_SPEC = ("OTel spec trace/sdk.md §Built-in samplers; configuration/sdk-environment-variables.md "
+                "§General SDK Configuration (OTEL_TRACES_SAMPLER, OTEL_TRACES_SAMPLER_ARG)")
+ROOT_CALLS = 300
+FALSE_ALARM_RATE = 0.001
+PARENT_CALLS = 20  # a ratio sampler keeps all 20 sampled parents with probability 0.25**20
+
+
+def _log_binomial(n: int, k: int, p: float) -> float:
+    return math.lgamma(n + 1) - math.lgamma(k + 1) - math.lgamma(n - k + 1) + k * math.log(p) + (n - k) * math.log1p(-p)
+
+
+def acceptance(n: int, p: float, alpha: float) -> tuple[int, int]:
+    """The counts [low, high] an exact two-sided binomial test at ``alpha`` accepts (at most
+    alpha/2 of the probability lies on each side outside)."""
+    pmf = [math.exp(_log_binomial(n, k, p)) for k in range(n + 1)]
+    low, tail = 0, pmf[0]
+    while tail <= alpha / 2:
+        low += 1
+        tail += pmf[low]
+    high, tail = n, pmf[n]
+    while tail <= alpha / 2:
+        high -= 1
+        tail += pmf[high]
+    return low, high
+
+
+def _relay(view, payload: str, metadata=()):
+    view.client.relay(view.downstream.address, payload, metadata=metadata).require()
+    (call,) = downstream_calls(view, payload, 1)[:1]
+    return outgoing_traceparent(call)
+
+
+def _root_decisions(view, tag: str) -> tuple[list[str], list[str]]:
+    """ROOT_CALLS Relays without a traceparent: (sampled trace ids, unsampled trace ids), as
+    the service's outgoing traceparent flags say."""
+    payloads = [unique(tag) for _ in range(ROOT_CALLS)]
+    with ThreadPoolExecutor(4) as pool:
+        outgoing = list(pool.map(lambda p: _relay(view, p), payloads))
+    sampled = [trace for _, trace, _, flags in outgoing if int(flags, 16) & 1]
+    unsampled = [trace for _, trace, _, flags in outgoing if not int(flags, 16) & 1]
+    return sampled, unsampled
+
+
+def _exported_as_decided(view, sampled: list[str], unsampled: list[str]) -> None:
+    """Every sampled root's server span arrives; no unsampled one's (the batch processor
+    exports in order, so once the last sampled span is in, an unsampled one would be too)."""
+    def missing():
+        return [t for t in sampled if not any(s.kind == SERVER for s in view.collector.spans(t))]
+
+    view.watch.wait("traces", lambda: not missing(), "the spans of the sampled root calls")
+    missing = missing()
+    if missing:
+        raise Mismatch(f"{len(missing)} of the {len(sampled)} root calls the service sampled (sampled flag sent "
+                       f"downstream) exported no server span (first: trace {missing[0]}); export every "
+                       f"sampled span")
+    leaked = [t for t in unsampled if view.collector.spans(t)]
+    if leaked:
+        raise Mismatch(f"{len(leaked)} of the {len(unsampled)} root calls the service did not sample (flag 00 "
+                       f"sent downstream) still exported spans (first: trace {leaked[0]}); the sampling "
+                       f"decision must decide both the flag and the export")
+
+
+def _judge_ratio(view, tag: str, variable: str) -> None:
+    sampled, unsampled = _root_decisions(view, tag)
+    low, high = acceptance(ROOT_CALLS, SAMPLER_RATIO, FALSE_ALARM_RATE)
+    if not low <= len(sampled) <= high:
+        raise Mismatch(f"with {variable}, OTEL_TRACES_SAMPLER_ARG={SAMPLER_RATIO}: expected between {low} and "
+                       f"{high} of {ROOT_CALLS} root calls sampled (exact binomial test, false-alarm rate "
+                       f"{FALSE_ALARM_RATE:g}), got {len(sampled)} ({len(sampled) / ROOT_CALLS:.1%}); read "
+                       f"OTEL_TRACES_SAMPLER_ARG as the ratio of root traces to sample")
+    if sampled:
+        _exported_as_decided(view, sampled, unsampled)
+
+
+@check("ENV-010", "MUST", "OTEL_TRACES_SAMPLER=always_off: no spans, trace context still propagates",
+       SAMPLER_SPEC + " (AlwaysOff)", "traces", killed_by=("ignore-sampler",), configuration="sampler-always-off")
+def test_env_010_always_off(suite):
+    view = instance_for(suite, "sampler-always-off")
+    trace_id, parent_id = new_trace_id(), new_span_id()
+    _, sent_trace, _, flags = _relay(view, unique("env-010"), (("traceparent", traceparent(trace_id, parent_id)),))
+    if sent_trace != trace_id or flags != "00":
+        raise Mismatch(f"expected the outgoing call to continue trace {trace_id} unsampled (flags 00), got trace "
+                       f"{sent_trace} flags {flags}; always_off drops the span but still propagates its context")
+    exported = view.collector.wait_for(lambda: view.collector.spans(trace_id), SILENCE_S)
+    if exported:
+        raise Mismatch(f"expected no span with OTEL_TRACES_SAMPLER=always_off, got {exported[0].summary()}")
+
+
+@check("ENV-011", "MUST", "OTEL_TRACES_SAMPLER=always_on: even an unsampled parent's call is sampled",
+       SAMPLER_SPEC + " (AlwaysOn: 'Returns RECORD_AND_SAMPLE always')", "traces",
+       killed_by=("ignore-sampler",), configuration="sampler-always-on")
+def test_env_011_always_on(suite):
+    view = instance_for(suite, "sampler-always-on")
+    trace_id, parent_id = new_trace_id(), new_span_id()
+    metadata = (("traceparent", traceparent(trace_id, parent_id, sampled=False)),)
+    _, sent_trace, _, flags = _relay(view, unique("env-011"), metadata)
+    if sent_trace != trace_id or not int(flags, 16) & 1:
+        raise Mismatch(f"expected the outgoing call to continue trace {trace_id} sampled, got trace {sent_trace} "
+                       f"flags {flags}; always_on samples every span, whatever the parent's flag (the default, "
+                       f"parentbased_always_on, is what follows the parent)")
+    server_span(view, trace_id, parent_id, outgoing=True)
+
+
+@check("ENV-012", "MUST", f"OTEL_TRACES_SAMPLER=traceidratio: root calls sampled at the ratio ({ROOT_CALLS} calls, "
+       f"false alarms 1 in {1 / FALSE_ALARM_RATE:.0f})", SAMPLER_SPEC + " (TraceIdRatioBased)", "traces",
+       killed_by=("ignore-sampler",), configuration="sampler-ratio")
+def test_env_012_ratio_roots(suite):
+    _judge_ratio(instance_for(suite, "sampler-ratio"), "env-012", "OTEL_TRACES_SAMPLER=traceidratio")
+
+
+@check("ENV-013", "MUST", f"OTEL_TRACES_SAMPLER=parentbased_traceidratio: root calls sampled at the ratio "
+       f"({ROOT_CALLS} calls, false alarms 1 in {1 / FALSE_ALARM_RATE:.0f})", SAMPLER_SPEC + " (ParentBased root)",
+       "traces", killed_by=("ignore-sampler-ratio",), configuration="sampler-parent-ratio")
+def test_env_013_parent_ratio_roots(suite):
+    _judge_ratio(instance_for(suite, "sampler-parent-ratio"), "env-013",
+                 "OTEL_TRACES_SAMPLER=parentbased_traceidratio")
+
+
+@check("ENV-014", "MUST", "OTEL_TRACES_SAMPLER=parentbased_traceidratio: a sampled parent is always honoured",
+       SAMPLER_SPEC + " (ParentBased: remoteParentSampled → AlwaysOn)", "traces",
+       killed_by=("parent-ignored-by-ratio",), configuration="sampler-parent-ratio")
+def test_env_014_sampled_parent_honoured(suite):
+    view = instance_for(suite, "sampler-parent-ratio")
+    calls = [(new_trace_id(), new_span_id()) for _ in range(PARENT_CALLS)]
+    dropped = []
+    for trace_id, parent_id in calls:
+        _, sent_trace, _, flags = _relay(view, unique("env-014"), (("traceparent", traceparent(trace_id, parent_id)),))
+        if sent_trace != trace_id or not int(flags, 16) & 1:
+            dropped.append(f"trace {trace_id} → {sent_trace} flags {flags}")
+    if dropped:
+        raise Mismatch(f"{len(dropped)} of {PARENT_CALLS} calls with a sampled parent were not sampled (first: "
+                       f"{dropped[0]}); parent-based sampling follows a sampled parent whatever the ratio")
+    for trace_id, parent_id in calls:
+        server_span(view, trace_id, parent_id, outgoing=True)
+
+
+@check("ENV-015", "MUST", "OTEL_TRACES_SAMPLER=parentbased_traceidratio: an unsampled parent is honoured",
+       SAMPLER_SPEC + " (ParentBased: remoteParentNotSampled → AlwaysOff)", "traces",
+       configuration="sampler-parent-ratio")
+def test_env_015_unsampled_parent_honoured(suite):
+    view = instance_for(suite, "sampler-parent-ratio")
+    trace_id, parent_id = new_trace_id(), new_span_id()
+    _, sent_trace, _, flags = _relay(view, unique("env-015"),
+                                     (("traceparent", traceparent(trace_id, parent_id, sampled=False)),))
+    if sent_trace != trace_id or int(flags, 16) & 1:
+        raise Mismatch(f"expected the outgoing call to continue trace {trace_id} unsampled, got trace {sent_trace} "
+                       f"flags {flags}; parent-based sampling follows an unsampled parent")
+    # A sampled call made after it marks when the unsampled one's span would have come.
+    marker, marker_parent = new_trace_id(), new_span_id()
+    _relay(view, unique("env-015 marker"), (("traceparent", traceparent(marker, marker_parent)),))
+    server_span(view, marker, marker_parent, outgoing=True)
+    leaked = view.collector.spans(trace_id)
+    if leaked:
+        raise Mismatch(f"expected no span for a call whose parent is unsampled, got {leaked[0].summary()}")

@@ -1,0 +1,82 @@
+"""The configurations a check can ask the service to be started with (see ``instances.py``).
+
+Each is the standard ``OTEL_*`` environment a check is about, plus, for the exporter checks,
+how the instance's own collector answers. Values may name the instance's receivers:
+``{endpoint}`` (for the instance's protocol), ``{http_endpoint}``, ``{traces_endpoint}`` (a
+per-signal traces endpoint, see ``PER_SIGNAL_PATH``) and ``{token}`` (drawn per session).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from otelconform_fixtures import faults as answers
+from otelconform_fixtures.faults import FaultPlan
+
+# OTEL_EXPORTER_OTLP_TRACES_ENDPOINT over OTLP/HTTP is used as given: traces must reach this
+# path, not /v1/traces, nor this path with /v1/traces appended.
+PER_SIGNAL_PATH = "/conformance/traces-endpoint"
+SAMPLER_RATIO = 0.25
+EXPORT_TIMEOUT_MS = 1000
+# Longer than the SDKs' first default backoff (1 s in Python), so ignoring it shows.
+THROTTLE_S = 2.0
+
+
+@dataclass(frozen=True)
+class Configuration:
+    name: str
+    summary: str  # what the user reads: the variables, and the collector's behaviour
+    env: tuple[tuple[str, str], ...] = ()
+    protocol: str | None = None  # OTEL_EXPORTER_OTLP_PROTOCOL, when not the session's
+    faults: Callable[[], FaultPlan | None] = lambda: None  # a fresh plan per instance
+    http_paths: tuple[tuple[str, str], ...] = ()  # extra OTLP/HTTP paths the collector serves
+    needs_other_collector: bool = False
+
+
+def _env(**variables: str) -> tuple[tuple[str, str], ...]:
+    return tuple(variables.items())
+
+
+def _summary(env: tuple[tuple[str, str], ...], extra: str = "") -> str:
+    told = ", ".join(f"{k}={v}" for k, v in env)
+    return f"{told}{'; ' if told and extra else ''}{extra}"
+
+
+def _configuration(name: str, env=(), extra: str = "", **kw) -> Configuration:
+    return Configuration(name, _summary(env, extra), env, **kw)
+
+
+def _faulty(name: str, plan: Callable[[], FaultPlan]) -> Configuration:
+    return Configuration(name, plan().describe(), faults=plan)
+
+
+RESOURCE_ATTRIBUTES = ("deployment.environment.name=conformance,conformance.marker=set%20from%20env,"
+                       "service.name=name-from-resource-attributes,service.version=version-from-env")
+HEADERS = "x-conformance-token={token},x-conformance-note=two%20words"
+
+CONFIGURATIONS: dict[str, Configuration] = {c.name: c for c in (
+    _configuration("resource-attributes", _env(OTEL_RESOURCE_ATTRIBUTES=RESOURCE_ATTRIBUTES)),
+    _configuration("sampler-always-off", _env(OTEL_TRACES_SAMPLER="always_off")),
+    _configuration("sampler-always-on", _env(OTEL_TRACES_SAMPLER="always_on")),
+    _configuration("sampler-ratio", _env(OTEL_TRACES_SAMPLER="traceidratio",
+                                         OTEL_TRACES_SAMPLER_ARG=str(SAMPLER_RATIO))),
+    _configuration("sampler-parent-ratio", _env(OTEL_TRACES_SAMPLER="parentbased_traceidratio",
+                                                OTEL_TRACES_SAMPLER_ARG=str(SAMPLER_RATIO))),
+    _configuration("propagators-tracecontext", _env(OTEL_PROPAGATORS="tracecontext")),
+    _configuration("propagators-both", _env(OTEL_PROPAGATORS="tracecontext,baggage")),
+    _configuration("propagators-none", _env(OTEL_PROPAGATORS="none")),
+    *(_configuration(f"protocol-{p.replace('/', '-')}", _env(OTEL_EXPORTER_OTLP_PROTOCOL=p), protocol=p)
+      for p in ("grpc", "http/protobuf", "http/json")),
+    _configuration("per-signal-endpoint", _env(OTEL_EXPORTER_OTLP_TRACES_ENDPOINT="{traces_endpoint}"),
+                   http_paths=((PER_SIGNAL_PATH, "traces"),), needs_other_collector=True),
+    _configuration("exporter-settings", _env(OTEL_EXPORTER_OTLP_HEADERS=HEADERS,
+                                             OTEL_EXPORTER_OTLP_COMPRESSION="gzip")),
+    Configuration("exporter-timeout", _summary(_env(OTEL_EXPORTER_OTLP_TIMEOUT=str(EXPORT_TIMEOUT_MS)),
+                                               FaultPlan(answers.held(5)).describe()),
+                  _env(OTEL_EXPORTER_OTLP_TIMEOUT=str(EXPORT_TIMEOUT_MS)), faults=lambda: FaultPlan(answers.held(5))),
+    _configuration("sdk-disabled", _env(OTEL_SDK_DISABLED="true")),
+    _faulty("collector-unavailable", lambda: FaultPlan(answers.UNAVAILABLE)),
+    _faulty("collector-invalid-argument", lambda: FaultPlan(answers.INVALID_ARGUMENT)),
+    _faulty("collector-partial-success", lambda: FaultPlan(answers.PARTIAL_SUCCESS)),
+    _faulty("collector-throttling", lambda: FaultPlan(answers.throttled(THROTTLE_S))),
+)}

@@ -1,0 +1,162 @@
+"""More instances of a launched target, each started with another configuration.
+
+A check about an ``OTEL_*`` variable, or about how the exporter copes with a refusing
+collector, needs the service started differently from the session's main instance. Such a
+check names a ``Configuration`` (``configurations.py``); the session's ``InstancePool``
+starts one instance per configuration, with a collector of its own (so that what it
+exports, or does not export, is told apart from every other instance's), and every check of
+that configuration shares it. In attach mode and in a replay there is no instance to start,
+and the check is skipped saying so.
+
+PYTEST_DONT_REWRITE: the suite fails checks by raising, never with a bare assert.
+"""
+from __future__ import annotations
+
+import dataclasses
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import pytest
+
+from otelconform_fixtures.collector import FakeCollector
+from otelconform_fixtures.downstream import DownstreamServer
+from otelconform_fixtures.target import LaunchedTarget, TargetError
+
+from . import ids
+from .client import TargetClient
+from .configurations import CONFIGURATIONS, PER_SIGNAL_PATH, Configuration
+from .observe import SignalWatch
+from .verdicts import TargetUnresponsive
+
+
+@dataclass
+class Instance:
+    """One started instance: its collector(s), the process, a client and a watch on its signals."""
+
+    configuration: Configuration
+    collector: FakeCollector
+    other_collector: FakeCollector | None  # a second receiver, for per-signal endpoints
+    target: LaunchedTarget
+    client: TargetClient
+    watch: SignalWatch
+    downstream: DownstreamServer  # its own, so its Relays never count as the main instance's
+    env: dict[str, str] = field(default_factory=dict)  # what it was started with, for messages
+
+
+def _endpoint(collector: FakeCollector, protocol: str) -> str:
+    return collector.endpoint("grpc" if protocol == "grpc" else "http")
+
+
+class InstancePool:
+    """Starts each configuration's instance once, on first need (or ahead, ``prestart``)."""
+
+    def __init__(self, command: str, base_env: dict[str, str], protocol: str, main_client: TargetClient,
+                 ready_timeout: float, telemetry_timeout: float):
+        self.command, self.base_env, self.protocol = command, base_env, protocol
+        self.main_client = main_client
+        self.token = ids.new_span_id()  # a secret-looking header value, per session
+        self.ready_timeout, self.telemetry_timeout = ready_timeout, telemetry_timeout
+        self._started: dict[str, Future] = {}
+        self._lock = threading.Lock()
+        self._executor = ThreadPoolExecutor(3, thread_name_prefix="conformance-instance")
+
+    def prestart(self, names) -> None:
+        for name in names:
+            self._future(name)
+
+    def _future(self, name: str) -> Future:
+        with self._lock:
+            future = self._started.get(name)
+            if future is None:
+                future = self._started[name] = self._executor.submit(self._start, CONFIGURATIONS[name])
+            return future
+
+    def get(self, name: str) -> Instance:
+        """The configuration's instance; TARGET_ERROR when it did not start."""
+        try:
+            return self._future(name).result()
+        except TargetError as exc:
+            configuration = CONFIGURATIONS[name]
+            raise TargetUnresponsive(f"the service started with {configuration.summary} did not start: {exc}; "
+                                     f"a service must start whatever standard OTEL_* variables it is given "
+                                     f"(it may ignore one it does not support)") from None
+
+    def _start(self, configuration: Configuration) -> Instance:
+        collector = FakeCollector(faults=configuration.faults())
+        other = downstream = None
+        try:
+            downstream = DownstreamServer().start()
+            collector.start()
+            collector.start_http()
+            if configuration.needs_other_collector:
+                other = FakeCollector()
+                other.start()
+                other.start_http()
+            protocol = configuration.protocol or self.protocol
+            places = {"endpoint": _endpoint(collector, protocol), "http_endpoint": collector.endpoint("http"),
+                      "token": self.token,
+                      # Over gRPC a per-signal endpoint is another receiver; over HTTP, a full URL.
+                      "traces_endpoint": (_endpoint(other, protocol) if protocol == "grpc" and other else
+                                          collector.endpoint("http") + PER_SIGNAL_PATH)}
+            # No check of these instances judges metrics: exporting them every 50 ms, as the
+            # main instance does, would only load the suite (twenty instances, 400 exports/s).
+            env = {**self.base_env, "OTEL_EXPORTER_OTLP_ENDPOINT": places["endpoint"],
+                   "OTEL_EXPORTER_OTLP_PROTOCOL": protocol, "OTEL_METRIC_EXPORT_INTERVAL": "1000"}
+            env.update({key: value.format_map(places) for key, value in configuration.env})
+            for path, signal in configuration.http_paths:
+                collector.extra_paths[path] = signal
+            target = LaunchedTarget(self.command, env).start(self.ready_timeout)
+        except BaseException:
+            collector.stop()
+            for server in (other, downstream):
+                if server is not None:
+                    server.stop()
+            raise
+        watch = SignalWatch(collector, self.telemetry_timeout,
+                            f"the service was started with {configuration.summary}")
+        return Instance(configuration, collector, other, target, self.main_client.sibling(target.address),
+                        watch, downstream, env)
+
+    def stop_all(self) -> None:
+        """Stop every instance at once (in parallel: each may take its exporters' flush)."""
+        with self._lock:
+            futures = list(self._started.values())
+        stoppers = []
+        for future in futures:
+            try:
+                instance = future.result()
+            except Exception:  # noqa: BLE001 (it never started: nothing to stop)
+                continue
+            stopper = threading.Thread(target=self._stop, args=(instance,), daemon=True)
+            stopper.start()
+            stoppers.append(stopper)
+        for stopper in stoppers:
+            stopper.join()
+        self._executor.shutdown(wait=False)
+
+    @staticmethod
+    def _stop(instance: Instance) -> None:
+        instance.client.close()
+        instance.target.stop(grace=5)
+        instance.collector.stop()
+        instance.downstream.stop()
+        if instance.other_collector is not None:
+            instance.other_collector.stop()
+
+
+def instance_for(suite, name: str):
+    """The session as seen from configuration ``name``'s instance (its collector, client and
+    watch; the shared downstream), so every helper of the checks works on it; or SKIPPED
+    saying why there is none. ``.instance`` is the Instance."""
+    configuration = CONFIGURATIONS[name]
+    if suite.clock is not None:
+        pytest.skip(f"not in a replay: this check starts its own instance of the service with "
+                    f"{configuration.summary}, which a capture does not hold")
+    if suite.instances is None:
+        pytest.skip(f"needs --target-cmd: this check starts its own instance of the service with "
+                    f"{configuration.summary}")
+    instance = suite.instances.get(name)
+    return dataclasses.replace(suite, collector=instance.collector, client=instance.client, watch=instance.watch,
+                               downstream=instance.downstream, launched=instance.target, spare=None,
+                               instance=instance)
