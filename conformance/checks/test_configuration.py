@@ -96,7 +96,7 @@ def test_env_020_tracecontext_only(suite):
 
 
 @check("ENV-021", "MUST", "OTEL_PROPAGATORS=tracecontext,baggage: both propagate",
-       PROPAGATORS_SPEC, "traces", configuration="propagators-both")
+       PROPAGATORS_SPEC, "traces", killed_by=("first-propagator-only",), configuration="propagators-both")
 def test_env_021_tracecontext_and_baggage(suite):
     view = instance_for(suite, "propagators-both")
     trace_id, _, call, payload = _relay_with_baggage(view, "env-021")

@@ -102,7 +102,7 @@ def test_exp_003_invalid_argument_not_retried(suite):
 
 @check("EXP-004", "MUST", "an export answered with a partial success is not retried",
        "OTLP spec docs/specification.md §Partial Success ('the client MUST NOT retry the request')", "traces",
-       killed_by=("retry-everything",), configuration="collector-partial-success")
+       killed_by=("retry-partial-success",), configuration="collector-partial-success")
 def test_exp_004_partial_success_not_retried(suite):
     view = instance_for(suite, "collector-partial-success")
     attempt = _faulted_attempt(view, "exp-004")

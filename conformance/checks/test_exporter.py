@@ -39,14 +39,14 @@ def _transport(suite, protocol: str) -> None:
 
 @check("ENV-030", "SHOULD", "OTEL_EXPORTER_OTLP_PROTOCOL=grpc is honoured",
        EXPORTER_SPEC + " (Protocol; 'SDKs SHOULD support both grpc and http/protobuf')", "traces",
-       killed_by=("ignore-protocol",), configuration="protocol-grpc")
+       configuration="protocol-grpc")
 def test_env_030_protocol_grpc(suite):
     _transport(suite, "grpc")
 
 
 @check("ENV-031", "SHOULD", "OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf is honoured",
        EXPORTER_SPEC + " (Protocol; 'SDKs SHOULD support both grpc and http/protobuf')", "traces",
-       configuration="protocol-http-protobuf")
+       killed_by=("ignore-protocol",), configuration="protocol-http-protobuf")
 def test_env_031_protocol_http_protobuf(suite):
     _transport(suite, "http/protobuf")
 

@@ -26,7 +26,9 @@ SAMPLER_SPEC = ("OTel spec trace/sdk.md §Built-in samplers; configuration/sdk-e
                 "§General SDK Configuration (OTEL_TRACES_SAMPLER, OTEL_TRACES_SAMPLER_ARG)")
 ROOT_CALLS = 300
 FALSE_ALARM_RATE = 0.001
-PARENT_CALLS = 20  # a ratio sampler keeps all 20 sampled parents with probability 0.25**20
+# A ratio sampler keeps all 20 sampled parents with probability 0.25**20, and drops all 20
+# unsampled ones with probability 0.75**20 (0.3 %).
+PARENT_CALLS = 20
 
 
 def _log_binomial(n: int, k: int, p: float) -> float:
@@ -163,16 +165,17 @@ def test_env_014_sampled_parent_honoured(suite):
        configuration="sampler-parent-ratio")
 def test_env_015_unsampled_parent_honoured(suite):
     view = instance_for(suite, "sampler-parent-ratio")
-    trace_id, parent_id = new_trace_id(), new_span_id()
-    _, sent_trace, _, flags = _relay(view, unique("env-015"),
-                                     (("traceparent", traceparent(trace_id, parent_id, sampled=False)),))
-    if sent_trace != trace_id or int(flags, 16) & 1:
-        raise Mismatch(f"expected the outgoing call to continue trace {trace_id} unsampled, got trace {sent_trace} "
-                       f"flags {flags}; parent-based sampling follows an unsampled parent")
+    calls = [(new_trace_id(), new_span_id()) for _ in range(PARENT_CALLS)]
+    for trace_id, parent_id in calls:
+        _, sent_trace, _, flags = _relay(view, unique("env-015"),
+                                         (("traceparent", traceparent(trace_id, parent_id, sampled=False)),))
+        if sent_trace != trace_id or int(flags, 16) & 1:
+            raise Mismatch(f"expected the outgoing call to continue trace {trace_id} unsampled, got trace "
+                           f"{sent_trace} flags {flags}; parent-based sampling follows an unsampled parent")
     # A sampled call made after it marks when the unsampled one's span would have come.
     marker, marker_parent = new_trace_id(), new_span_id()
     _relay(view, unique("env-015 marker"), (("traceparent", traceparent(marker, marker_parent)),))
     server_span(view, marker, marker_parent, outgoing=True)
-    leaked = view.collector.spans(trace_id)
+    leaked = [s for trace_id, _ in calls for s in view.collector.spans(trace_id)]
     if leaked:
         raise Mismatch(f"expected no span for a call whose parent is unsampled, got {leaked[0].summary()}")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 
+from config_mutants import MUTANTS as CONFIG_MUTANTS
 from w3c_mutants import MUTANTS as W3C_MUTANTS
 
 MUTANTS = {
@@ -40,6 +41,7 @@ MUTANTS = {
     "no-flush-on-exit": "on SIGTERM the process exits at once, without shutting the providers down",
     "stock": "stock opentelemetry-instrumentation-grpc, no semconv corrections",
     **W3C_MUTANTS,
+    **CONFIG_MUTANTS,
 }
 
 

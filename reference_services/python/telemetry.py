@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 import uuid
 from contextlib import contextmanager
@@ -24,6 +25,9 @@ from opentelemetry._logs import SeverityNumber
 from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter
 from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter as HttpLogExporter
+from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter as HttpMetricExporter
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpSpanExporter
 from opentelemetry.instrumentation.grpc import server_interceptor
 from opentelemetry.propagators.textmap import Getter
 from opentelemetry.sdk._logs import LoggerProvider
@@ -33,6 +37,8 @@ from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+import config_mutants
 
 SERVICE_VERSION = "1.0.0"
 
@@ -101,7 +107,23 @@ class SeedJsonFormatter(logging.Formatter):
         })
 
 
+def _over_http(signal: str) -> bool:
+    protocol = os.environ.get(f"OTEL_EXPORTER_OTLP_{signal}_PROTOCOL") or os.environ.get("OTEL_EXPORTER_OTLP_PROTOCOL")
+    return (protocol or "grpc").strip() == "http/protobuf"
+
+
+def _span_exporter(mutant: str | None):
+    if _over_http("TRACES"):
+        return HttpSpanExporter()
+    exporter_class = (config_mutants.partial_success_resent(OTLPSpanExporter) if mutant == "retry-partial-success"
+                      else OTLPSpanExporter)
+    return exporter_class(**config_mutants.grpc_span_exporter_options(mutant))
+
+
 def setup_telemetry(mutant: str | None = None) -> Telemetry:
+    # OTEL_EXPORTER_OTLP_PROTOCOL picks each signal's exporter (the Python SDK has no
+    # OTLP/JSON exporter; http/json is not supported). The SDK reads everything else itself.
+    config_mutants.apply_to_environment(mutant)
     identity = {"service.version": SERVICE_VERSION, "service.instance.id": str(uuid.uuid4())}
     if mutant == "no-service-version":
         del identity["service.version"]
@@ -110,10 +132,12 @@ def setup_telemetry(mutant: str | None = None) -> Telemetry:
     if mutant == "ignore-service-name":
         resource = resource.merge(Resource({"service.name": "hard-coded-name"}))
 
+    resource = config_mutants.service_name_overridden(mutant, resource)
+
     tracer_provider = TracerProvider(resource=resource)
     if mutant == "wrong-rpc-system":
         tracer_provider.add_span_processor(_AttributeOverride())
-    span_exporter = OTLPSpanExporter()
+    span_exporter = _span_exporter(mutant)
     if mutant in SPAN_REWRITES:
         span_exporter = RewritingExporter(span_exporter, SPAN_REWRITES[mutant])
     tracer_provider.add_span_processor(BatchSpanProcessor(span_exporter))
@@ -122,7 +146,7 @@ def setup_telemetry(mutant: str | None = None) -> Telemetry:
     # A provider built with a resource of its own (no service.version), beside the shared one.
     meter_resource = Resource.create({"service.instance.id": identity["service.instance.id"]}) \
         if mutant == "metrics-resource-differs" else resource
-    metric_exporter = OTLPMetricExporter()
+    metric_exporter = HttpMetricExporter() if _over_http("METRICS") else OTLPMetricExporter()
     if mutant == "delta-labelled-cumulative":
         metric_exporter = DeltaLabelledCumulative(metric_exporter)
     meter_provider = MeterProvider(resource=meter_resource,
@@ -134,7 +158,8 @@ def setup_telemetry(mutant: str | None = None) -> Telemetry:
     if mutant == "log-foreign-resource":
         log_resource = resource.merge(Resource({"service.name": "some-other-service"}))
     logger_provider = LoggerProvider(resource=log_resource)
-    logger_provider.add_log_record_processor(BatchLogRecordProcessor(OTLPLogExporter()))
+    logger_provider.add_log_record_processor(BatchLogRecordProcessor(
+        HttpLogExporter() if _over_http("LOGS") else OTLPLogExporter()))
     _logs.set_logger_provider(logger_provider)
 
     root = logging.getLogger()
