@@ -4,6 +4,7 @@
     grpc-conformance catalog > docs/checks.md
     grpc-conformance w3c-harness > docs/w3c-harness.md
     grpc-conformance matrix go.json rust.json -o matrix.html
+    grpc-conformance config-matrix go.json rust.json > docs/configuration-matrix.md
 
 PYTEST_DONT_REWRITE: the suite fails checks by raising, never with a bare assert.
 """
@@ -76,6 +77,9 @@ def main(argv: list[str] | None = None) -> int:
     matrix = sub.add_parser("matrix", help="HTML target × check matrix from --findings files")
     matrix.add_argument("findings", nargs="+")
     matrix.add_argument("-o", "--output", default="conformance-matrix.html")
+    config = sub.add_parser("config-matrix", help="Markdown configuration-check × target table from --findings "
+                                                  "files (each file's name names its column)")
+    config.add_argument("findings", nargs="+")
     args, rest = parser.parse_known_args(argv)
     if args.command == "run":
         import pytest
@@ -90,6 +94,15 @@ def main(argv: list[str] | None = None) -> int:
         from .w3c_doc import harness_markdown
 
         sys.stdout.write(harness_markdown())
+        return 0
+    if args.command == "config-matrix":
+        from .config_matrix import columns_from, render
+
+        try:
+            sys.stdout.write(render(columns_from(args.findings)))
+        except (OSError, ValueError, KeyError) as exc:
+            print(f"grpc-conformance config-matrix: {exc}", file=sys.stderr)
+            return 2
         return 0
     try:
         Path(args.output).write_text(matrix_html(args.findings))

@@ -77,15 +77,12 @@ def _exporters(signal: str):
 
 
 def build_resource(service_version: str):
-    """service.name from OTEL_SERVICE_NAME/OTEL_RESOURCE_ATTRIBUTES (SDK rules),
-    plus service.version and service.instance.id unless the environment
-    already gives them."""
+    """service.name from OTEL_SERVICE_NAME/OTEL_RESOURCE_ATTRIBUTES (SDK rules), plus the
+    service's own service.version and service.instance.id, which win over the environment:
+    OTEL_RESOURCE_ATTRIBUTES is the secondary resource (resource/sdk.md)."""
     from opentelemetry.sdk.resources import Resource
 
-    base = Resource.create()
-    defaults = {"service.version": service_version, "service.instance.id": str(uuid.uuid4())}
-    extra = {k: v for k, v in defaults.items() if k not in base.attributes}
-    return base.merge(Resource(extra))
+    return Resource.create({"service.version": service_version, "service.instance.id": str(uuid.uuid4())})
 
 
 class JsonLineFormatter(logging.Formatter):

@@ -50,7 +50,7 @@ const ScopeName = "conformance.example/reference/go"
 
 // Config is what the service itself contributes; everything else is OTEL_*.
 type Config struct {
-	ServiceVersion string    // service.version unless OTEL_RESOURCE_ATTRIBUTES sets it
+	ServiceVersion string    // service.version, even when OTEL_RESOURCE_ATTRIBUTES gives one
 	Stdout         io.Writer // where the JSON log lines go (os.Stdout when nil)
 	Stderr         io.Writer // diagnostics (os.Stderr when nil)
 }
@@ -204,10 +204,11 @@ func Setup(ctx context.Context, cfg Config) (*Telemetry, error) {
 	return t, nil
 }
 
-// newResource builds the resource: the service's own service.version and a
-// fresh service.instance.id, overridden by OTEL_RESOURCE_ATTRIBUTES and
-// OTEL_SERVICE_NAME, plus the telemetry.sdk.* attributes. Without
-// OTEL_SERVICE_NAME, service.name is the SDK default unknown_service:<exe>.
+// newResource builds the resource: OTEL_RESOURCE_ATTRIBUTES (percent-decoded
+// by the SDK) and OTEL_SERVICE_NAME, then the service's own service.version and
+// a fresh service.instance.id, then the telemetry.sdk.* attributes. Without
+// OTEL_SERVICE_NAME or a service.name in OTEL_RESOURCE_ATTRIBUTES, service.name
+// is the SDK default unknown_service:<exe>.
 func newResource(ctx context.Context, version string) (*resource.Resource, error) {
 	own := []attribute.KeyValue{
 		attribute.String("service.instance.id", uuid.NewString()),
@@ -215,15 +216,20 @@ func newResource(ctx context.Context, version string) (*resource.Resource, error
 	if version != "" {
 		own = append(own, attribute.String("service.version", version))
 	}
+	// A later detector's attributes replace an earlier one's. The specification
+	// makes OTEL_RESOURCE_ATTRIBUTES the secondary resource, so what the
+	// service sets in code comes after it. OTEL_SERVICE_NAME still decides
+	// service.name because the service never sets that key itself.
 	res, err := resource.New(ctx,
-		resource.WithAttributes(own...),
 		resource.WithFromEnv(),
+		resource.WithAttributes(own...),
 		resource.WithTelemetrySDK(),
 	)
 	if res == nil {
 		return nil, err
 	}
-	// resource.Default carries the SDK's default service.name; ours wins.
+	// resource.Default carries the SDK's default service.name, and reads the
+	// environment again: res must win over both.
 	merged, mergeErr := resource.Merge(resource.Default(), res)
 	if mergeErr != nil {
 		return res, errors.Join(err, mergeErr)

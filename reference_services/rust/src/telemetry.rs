@@ -3,13 +3,14 @@
 //! [`TelemetryHandle`] that `main` shuts down (flush + shutdown of all signals).
 //!
 //! Standard `OTEL_*` variables only. The Rust SDK reads most of them itself
-//! (`OTEL_SERVICE_NAME`, `OTEL_RESOURCE_ATTRIBUTES`, `OTEL_TRACES_SAMPLER[_ARG]`,
-//! `OTEL_BSP_*`, `OTEL_BLRP_*`, `OTEL_METRIC_EXPORT_INTERVAL/TIMEOUT`,
+//! (`OTEL_TRACES_SAMPLER[_ARG]`, `OTEL_BSP_*`, `OTEL_BLRP_*`,
+//! `OTEL_METRIC_EXPORT_INTERVAL/TIMEOUT`,
 //! `OTEL_EXPORTER_OTLP_*` endpoint/headers/timeout/compression, and
 //! `OTEL_EXPORTER_OTLP_[SIGNAL_]PROTOCOL` picks gRPC, http/protobuf or http/json
 //! when the exporter builder is not told a transport); this module
 //! handles the ones it does not: `OTEL_SDK_DISABLED`, `OTEL_PROPAGATORS`,
-//! `OTEL_{TRACES,METRICS,LOGS}_EXPORTER`.
+//! `OTEL_{TRACES,METRICS,LOGS}_EXPORTER`, and the resource variables
+//! `OTEL_RESOURCE_ATTRIBUTES` and `OTEL_SERVICE_NAME` (see [`build_resource`]).
 use std::env;
 use std::time::Duration;
 
@@ -19,11 +20,10 @@ use opentelemetry::{global, KeyValue};
 use opentelemetry_appender_tracing::layer::OpenTelemetryTracingBridge;
 use opentelemetry_sdk::logs::SdkLoggerProvider;
 use opentelemetry_sdk::metrics::{PeriodicReader, SdkMeterProvider};
-use opentelemetry_sdk::resource::{
-    EnvResourceDetector, ResourceDetector, SdkProvidedResourceDetector, TelemetryResourceDetector,
-};
+use opentelemetry_sdk::resource::{ResourceDetector, TelemetryResourceDetector};
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use opentelemetry_sdk::Resource;
+use percent_encoding::percent_decode_str;
 use tracing::level_filters::LevelFilter;
 use tracing_subscriber::filter::Targets;
 use tracing_subscriber::layer::SubscriberExt;
@@ -108,21 +108,87 @@ fn protocol_configured(signal: &str) -> bool {
         || env_value("OTEL_EXPORTER_OTLP_PROTOCOL").is_some()
 }
 
-/// service.name (OTEL_SERVICE_NAME wins over OTEL_RESOURCE_ATTRIBUTES),
-/// service.version (crate version) and service.instance.id (a UUID made at
-/// start) unless OTEL_RESOURCE_ATTRIBUTES gives them, plus telemetry.sdk.*.
+const SERVICE_NAME: &str = "service.name";
+
+/// The members of an `OTEL_RESOURCE_ATTRIBUTES` value, `key=value` separated by
+/// commas, values percent-decoded. The SDK's own `EnvResourceDetector` keeps the
+/// encoding, which the specification's W3C Baggage format rules out. Malformed
+/// members are reported and left out; the others still apply.
+pub fn parse_resource_attributes(value: &str) -> Vec<KeyValue> {
+    let mut attributes = Vec::new();
+    for member in value.split(',') {
+        if member.trim().is_empty() {
+            continue; // a trailing or doubled comma carries nothing to report
+        }
+        let Some((key, value)) = member.split_once('=') else {
+            eprintln!("telemetry: OTEL_RESOURCE_ATTRIBUTES member {member:?} has no '='; ignored");
+            continue;
+        };
+        let key = key.trim();
+        if key.is_empty() {
+            eprintln!("telemetry: OTEL_RESOURCE_ATTRIBUTES member {member:?} has no key; ignored");
+            continue;
+        }
+        match percent_decode_str(value.trim()).decode_utf8() {
+            Ok(decoded) => attributes.push(KeyValue::new(key.to_string(), decoded.into_owned())),
+            Err(_) => eprintln!(
+                "telemetry: OTEL_RESOURCE_ATTRIBUTES value of {key:?} is not UTF-8 once decoded; ignored"
+            ),
+        }
+    }
+    attributes
+}
+
+/// The SDK's fallback service.name (resource/sdk.md: `unknown_service:` and the
+/// executable's name). Not taken from `SdkProvidedResourceDetector`, which
+/// would read the undecoded `OTEL_RESOURCE_ATTRIBUTES` again.
+fn default_service_name() -> String {
+    env::current_exe()
+        .ok()
+        .and_then(|path| {
+            path.file_name()
+                .and_then(|name| name.to_str())
+                .map(|name| format!("unknown_service:{name}"))
+        })
+        .unwrap_or_else(|| "unknown_service".into())
+}
+
+/// The resource from `OTEL_RESOURCE_ATTRIBUTES` and `OTEL_SERVICE_NAME`; see
+/// [`resource_from`].
 pub fn build_resource() -> Resource {
-    let detectors: [Box<dyn ResourceDetector>; 3] = [
-        Box::new(TelemetryResourceDetector),
-        Box::new(EnvResourceDetector::new()),
-        Box::new(SdkProvidedResourceDetector),
-    ];
+    resource_from(
+        env::var("OTEL_RESOURCE_ATTRIBUTES").ok().as_deref(),
+        env_value("OTEL_SERVICE_NAME").as_deref(),
+        env!("CARGO_PKG_VERSION"),
+    )
+}
+
+/// Builds the resource; each layer replaces the keys of the ones before it:
+/// telemetry.sdk.* and the fallback service.name, then `resource_attributes`
+/// (`OTEL_RESOURCE_ATTRIBUTES`, merged as the secondary resource as
+/// resource/sdk.md requires, so it never replaces what the service sets), then
+/// the service's own service.version and service.instance.id, and last
+/// `service_name` (`OTEL_SERVICE_NAME` takes precedence over a service.name in
+/// `OTEL_RESOURCE_ATTRIBUTES`).
+fn resource_from(
+    resource_attributes: Option<&str>,
+    service_name: Option<&str>,
+    version: &str,
+) -> Resource {
+    let sdk: [Box<dyn ResourceDetector>; 1] = [Box::new(TelemetryResourceDetector)];
     Resource::builder_empty()
+        .with_detectors(&sdk)
+        .with_service_name(default_service_name())
+        .with_attributes(
+            resource_attributes
+                .map(parse_resource_attributes)
+                .unwrap_or_default(),
+        )
         .with_attributes([
-            KeyValue::new("service.version", env!("CARGO_PKG_VERSION")),
+            KeyValue::new("service.version", version.to_string()),
             KeyValue::new("service.instance.id", uuid::Uuid::new_v4().to_string()),
         ])
-        .with_detectors(&detectors)
+        .with_attributes(service_name.map(|name| KeyValue::new(SERVICE_NAME, name.to_string())))
         .build()
 }
 
@@ -140,7 +206,7 @@ pub fn init() -> TelemetryHandle {
 
     let resource = build_resource();
     let service_name = resource
-        .get(&opentelemetry::Key::new("service.name"))
+        .get(&opentelemetry::Key::new(SERVICE_NAME))
         .map(|v| v.to_string())
         .unwrap_or_else(|| "unknown_service".into());
 
@@ -301,6 +367,76 @@ mod tests {
         assert_eq!(
             fields(&propagator_from_env(None)),
             vec!["baggage", "traceparent", "tracestate"]
+        );
+    }
+
+    fn attribute(resource: &Resource, key: &'static str) -> Option<String> {
+        resource
+            .get(&opentelemetry::Key::from_static_str(key))
+            .map(|v| v.to_string())
+    }
+
+    #[test]
+    fn resource_attributes_are_percent_decoded() {
+        let parsed = parse_resource_attributes(
+            " a = set%20from%20env ,b=x=y,,noequals,=nokey,c=%E2%82%AC,bad=%FF,d=100%,e=",
+        );
+        let pairs: Vec<(String, String)> = parsed
+            .iter()
+            .map(|kv| (kv.key.to_string(), kv.value.to_string()))
+            .collect();
+        let expected = [
+            ("a", "set from env"),
+            ("b", "x=y"),
+            ("c", "\u{20ac}"),
+            ("d", "100%"),
+            ("e", ""),
+        ];
+        assert_eq!(
+            pairs,
+            expected
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect::<Vec<_>>()
+        );
+    }
+
+    #[test]
+    fn resource_precedence() {
+        let env = "deployment.environment.name=conformance,conformance.marker=set%20from%20env,\
+                   service.name=name-from-resource-attributes,service.version=version-from-env";
+        let resource = resource_from(Some(env), Some("name-from-service-name"), "9.9.9");
+        assert_eq!(
+            attribute(&resource, "service.name").as_deref(),
+            Some("name-from-service-name")
+        );
+        assert_eq!(
+            attribute(&resource, "service.version").as_deref(),
+            Some("9.9.9")
+        );
+        assert_eq!(
+            attribute(&resource, "deployment.environment.name").as_deref(),
+            Some("conformance")
+        );
+        assert_eq!(
+            attribute(&resource, "conformance.marker").as_deref(),
+            Some("set from env")
+        );
+        assert_eq!(
+            attribute(&resource, "telemetry.sdk.language").as_deref(),
+            Some("rust")
+        );
+        assert!(attribute(&resource, "service.instance.id").is_some_and(|id| !id.is_empty()));
+
+        let resource = resource_from(Some("service.name=from%20attributes"), None, "9.9.9");
+        assert_eq!(
+            attribute(&resource, "service.name").as_deref(),
+            Some("from attributes")
+        );
+
+        let resource = resource_from(None, None, "9.9.9");
+        assert!(
+            attribute(&resource, "service.name").is_some_and(|n| n.starts_with("unknown_service"))
         );
     }
 
