@@ -55,11 +55,10 @@ class Reference:
 # - ENV-032: no OTLP/JSON exporter (Python and Go SDKs); ENV-037 and EXP-005: the Python
 #   exporter's timeout read as seconds and RetryInfo looked for in another trailer (see
 #   reference_services/python/conformance.yaml);
-# - ENV-030, ENV-031: the C and C++ references export OTLP/HTTP JSON only.
+# - OTLP-001, ENV-030, ENV-031: the C and C++ references export OTLP/HTTP JSON only.
 # (docs/configuration-matrix.md shows them with the measured messages.)
-RESOURCE_OVERRIDE = frozenset({"ENV-004"})
 PYTHON_SDK_GAPS = frozenset({"ENV-032", "ENV-037", "EXP-005"})
-JSON_ONLY = frozenset({"OTLP-001", "ENV-030", "ENV-031", "ENV-035", "ENV-036"})
+JSON_ONLY = frozenset({"OTLP-001", "ENV-030", "ENV-031"})
 GO_GAPS = DUPLICATED_KEYS | {"ENV-032"}
 
 REFERENCES = [
@@ -73,9 +72,9 @@ REFERENCES = [
               env=(("OTEL_SEMCONV_STABILITY_OPT_IN", "rpc/old"),), variant="rpc-old"),
     Reference("rust", "seed", "grpc", "reference_services/rust/target/release/conformance-reference-rust"),
     Reference("c", "seed", "http/json", "reference_services/c/build/conformance-service-c",
-              JSON_ONLY | DUPLICATED_KEYS | RESOURCE_OVERRIDE),
+              JSON_ONLY | DUPLICATED_KEYS),
     Reference("cpp", "seed", "http/json", "reference_services/cpp/build/conformance_cpp_service",
-              JSON_ONLY | DUPLICATED_KEYS | RESOURCE_OVERRIDE),
+              JSON_ONLY | DUPLICATED_KEYS),
 ]
 
 

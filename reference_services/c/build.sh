@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 PKGS=(libgrpc-dev libprotobuf-c-dev protobuf-c-compiler libcurl4-openssl-dev libjansson-dev
-      pkg-config clang make gcc libclang-rt-14-dev)
+      zlib1g-dev pkg-config clang make gcc libclang-rt-14-dev)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -18,10 +18,10 @@ JOBS="${JOBS:-2}"
 log() { echo "[cpp/build.sh] $*" >&2; }
 
 # ---- system packages (Debian 12: grpc++ 1.51, protobuf 3.21) ----
-# (libcurl4-openssl-dev and libjansson-dev are what the otelc library needs.)
+# (libcurl4-openssl-dev, libjansson-dev and zlib1g-dev are what the otelc library needs.)
 packages=(g++ make cmake pkg-config protobuf-compiler libprotobuf-dev
           libgrpc++-dev protobuf-compiler-grpc libgtest-dev
-          libcurl4-openssl-dev libjansson-dev)
+          libcurl4-openssl-dev libjansson-dev zlib1g-dev)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -43,7 +43,7 @@ if [ -z "${OTELC_LIBRARY:-}" ]; then
   make -s -C "$C_DIR" lib BUILD="$BUILD_DIR/otelc" -j "$JOBS" >&2
   OTELC_LIBRARY="$BUILD_DIR/otelc/libotelc.a"
 fi
-OTELC_LINK_LIBS="$(make -s -C "$C_DIR" print-libs 2>/dev/null || echo -lcurl -ljansson -lpthread -lm)"
+OTELC_LINK_LIBS="$(make -s -C "$C_DIR" print-libs 2>/dev/null || echo -lcurl -ljansson -lz -lpthread -lm)"
 log "otelc: $OTELC_LIBRARY ($OTELC_LINK_LIBS)"
 
 # ---- the C++ service ----

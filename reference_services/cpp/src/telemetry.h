@@ -15,8 +15,9 @@ namespace conformance_cpp {
 
 class Telemetry {
  public:
-  // Reads OTEL_* and starts the exporter. service.version defaults to
-  // `service_version` unless OTEL_RESOURCE_ATTRIBUTES sets it; otelc supplies
+  // Reads OTEL_* and starts the exporter. service.version is
+  // `service_version`, whatever OTEL_RESOURCE_ATTRIBUTES says (the
+  // environment only fills in what the service does not set); otelc supplies
   // a random service.instance.id. Returns nullptr when otelc cannot start.
   static std::unique_ptr<Telemetry> Setup(const std::string& service_version);
 

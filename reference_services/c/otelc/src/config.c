@@ -1,6 +1,5 @@
 /* Configuration from the OTEL_* variables and the SDK's resource: everything
  * otelc_sdk_new reads from the environment, kept apart from the exporter. */
-#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <strings.h>
@@ -78,7 +77,8 @@ void otelc_config_from_env(otelc_config *c) {
             "otelc: OTEL_EXPORTER_OTLP_PROTOCOL=%s is not supported, exporting http/json\n",
             proto);
   const char *comp = env("OTEL_EXPORTER_OTLP_COMPRESSION");
-  if (comp && strcmp(comp, "none") != 0)
+  if (comp && strcasecmp(comp, "gzip") == 0) c->compression = OTELC_COMPRESSION_GZIP;
+  else if (comp && strcasecmp(comp, "none") != 0)
     fprintf(stderr, "otelc: OTEL_EXPORTER_OTLP_COMPRESSION=%s is not supported, sending none\n",
             comp);
   c->headers = env("OTEL_EXPORTER_OTLP_HEADERS");
@@ -132,24 +132,6 @@ void otelc_config_from_env(otelc_config *c) {
 /* ------------------------------------------------------------------ */
 /* resource                                                            */
 
-static int pct_decode(const char *s, size_t n, char *out) {
-  size_t o = 0;
-  for (size_t i = 0; i < n; i++) {
-    if (s[i] == '%') {
-      if (i + 2 >= n || !isxdigit((unsigned char)s[i + 1]) || !isxdigit((unsigned char)s[i + 2]))
-        return -1;
-      char hex[3] = {s[i + 1], s[i + 2], 0};
-      long v = strtol(hex, NULL, 16);
-      out[o++] = (char)v;
-      i += 2;
-    } else {
-      out[o++] = s[i];
-    }
-  }
-  out[o] = 0;
-  return 0;
-}
-
 /* Parses OTEL_RESOURCE_ATTRIBUTES; on any error the whole value is discarded. */
 static otelc_attributes *parse_resource_env(const char *v) {
   otelc_attributes *a = otelc_attributes_new();
@@ -173,7 +155,8 @@ static otelc_attributes *parse_resource_env(const char *v) {
       while (kn && (k[kn - 1] == ' ' || k[kn - 1] == '\t')) kn--;
       while (vn && (*val == ' ' || *val == '\t')) val++, vn--;
       while (vn && (val[vn - 1] == ' ' || val[vn - 1] == '\t')) vn--;
-      if (!kn || pct_decode(k, kn, kb) || pct_decode(val, vn, buf)) ok = false;
+      if (!kn || otelc__pct_decode(k, kn, kb, NULL) || otelc__pct_decode(val, vn, buf, NULL))
+        ok = false;
       else otelc_attributes_set_str(tmp, kb, buf);
     }
     if (!comma) break;
@@ -197,7 +180,7 @@ static void uuid4(char out[37]) {
   snprintf(out, 37, "%.8s-%.4s-%.4s-%.4s-%.12s", h, h + 8, h + 12, h + 16, h + 20);
 }
 
-otelc_attributes *otelc__build_resource(const otelc_attributes *given, const char *defver) {
+otelc_attributes *otelc__build_resource(const otelc_attributes *given, const char *version) {
   otelc_attributes *r = otelc_attributes_new();
   otelc_attributes *envr = parse_resource_env(env("OTEL_RESOURCE_ATTRIBUTES"));
   if (!r || !envr) {
@@ -208,13 +191,18 @@ otelc_attributes *otelc__build_resource(const otelc_attributes *given, const cha
   char id[37];
   uuid4(id);
   otelc_attributes_set_str(r, "service.name", "unknown_service");
-  otelc_attributes_set_str(r, "service.version", defver ? defver : "0.0.0");
+  otelc_attributes_set_str(r, "service.version", "0.0.0");
   otelc_attributes_set_str(r, "service.instance.id", id);
   otelc_attributes_set_str(r, "telemetry.sdk.name", "otelc");
   otelc_attributes_set_str(r, "telemetry.sdk.language", "c");
   otelc_attributes_set_str(r, "telemetry.sdk.version", OTELC_VERSION);
-  otelc__attributes_merge(r, given);
+  /* The environment is the secondary resource (resource/sdk.md): it fills in
+   * what the service leaves unset but must not overwrite what the service
+   * states about itself, so it goes under the service's attributes. */
   otelc__attributes_merge(r, envr);
+  if (version) otelc_attributes_set_str(r, "service.version", version);
+  otelc__attributes_merge(r, given);
+  /* Last, so that an operator can always rename a deployment. */
   const char *sn = env("OTEL_SERVICE_NAME");
   if (sn) otelc_attributes_set_str(r, "service.name", sn);
   otelc_attributes_free(envr);

@@ -12,6 +12,11 @@
 
 char *otelc__strndup(const char *s, size_t n);
 char *otelc__strdup(const char *s);
+/* Percent-decodes s[0..n) into out, which has room for n + 1 bytes, and
+ * NUL-terminates it; *out_len (may be NULL) receives the decoded length,
+ * which counts any decoded NUL bytes. '+' stays '+' (RFC 3986, not form
+ * encoding). OTELC_ERR_INVALID when a '%' is not followed by two hex digits. */
+int otelc__pct_decode(const char *s, size_t n, char *out, size_t *out_len);
 void otelc__hex(const uint8_t *in, size_t n, char *out); /* writes 2n chars + NUL */
 int otelc__random_bytes(void *buf, size_t n);
 bool otelc__all_zero(const uint8_t *p, size_t n);
@@ -127,9 +132,25 @@ json_t *otelc__json_metrics(const otelc_attributes *resource, const char *scope,
                             uint64_t start_ns, uint64_t now_ns);
 
 /* config.c */
-otelc_attributes *otelc__build_resource(const otelc_attributes *given, const char *defver);
+/* Precedence as documented at otelc_sdk_new; NULL on allocation failure. */
+otelc_attributes *otelc__build_resource(const otelc_attributes *given, const char *version);
 
-/* otlp_http.c */
-bool otelc__http_post(CURL *c, const char *headers, uint32_t timeout_ms, const char *url,
-                      const char *body);
+/* otlp_http.c - the OTLP/HTTP transport.
+ * otelc__http: one connection's settings and curl handle, from _new, released
+ * with _free; used by one thread at a time (the exporter thread). */
+typedef struct otelc__http otelc__http;
+/* `headers` is the OTEL_EXPORTER_OTLP_HEADERS form (may be NULL), parsed once
+ * here; malformed members are reported on stderr and skipped. NULL on failure. */
+otelc__http *otelc__http_new(const char *headers, otelc_compression compression,
+                             uint32_t timeout_ms);
+void otelc__http_free(otelc__http *h); /* NULL allowed */
+/* POSTs body[0..len) as application/json (gzipped when so configured),
+ * retrying per the OTLP spec within the timeout. false when h is NULL. */
+bool otelc__http_post(otelc__http *h, const char *url, const char *body, size_t len);
+/* Appends one "Key: value" line per valid member of an OTEL_EXPORTER_OTLP_HEADERS
+ * value to *list. Returns how many were added, or OTELC_ERR_NOMEM. */
+int otelc__otlp_headers_append(const char *spec, struct curl_slist **list);
+/* gzip (RFC 1952) of in[0..n) into a new buffer *out (release with free) of
+ * *out_n bytes. OTELC_ERR_NOMEM or OTELC_ERR_LIMIT on failure, *out NULL. */
+int otelc__gzip(const void *in, size_t n, unsigned char **out, size_t *out_n);
 #endif

@@ -29,7 +29,7 @@ struct otelc_sdk {
   bool thread_started;
   otelc_sdk_stats stats;
 
-  CURL *curl; /* used by the exporter thread only */
+  otelc__http *http; /* exporter thread only; NULL when disabled or not created */
 };
 
 /* ------------------------------------------------------------------ */
@@ -84,7 +84,7 @@ static bool post_json(otelc_sdk *sdk, const char *url, json_t *doc) {
   char *body = json_dumps(doc, JSON_COMPACT);
   json_decref(doc);
   if (!body) return false;
-  bool ok = otelc__http_post(sdk->curl, sdk->headers, sdk->cfg.export_timeout_ms, url, body);
+  bool ok = otelc__http_post(sdk->http, url, body, strlen(body));
   free(body);
   return ok;
 }
@@ -224,7 +224,7 @@ static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
 static void curl_init_once(void) { curl_global_init(CURL_GLOBAL_DEFAULT); }
 
 otelc_sdk *otelc_sdk_new(const otelc_config *cfg, const otelc_attributes *resource,
-                         const char *default_service_version) {
+                         const char *service_version) {
   otelc_config def;
   if (!cfg) {
     otelc_config_defaults(&def);
@@ -244,7 +244,7 @@ otelc_sdk *otelc_sdk_new(const otelc_config *cfg, const otelc_attributes *resour
   sdk->cfg.logs_endpoint = sdk->logs_url;
   sdk->cfg.headers = sdk->headers;
   sdk->cfg.scope_name = sdk->scope;
-  sdk->resource = otelc__build_resource(resource, default_service_version);
+  sdk->resource = otelc__build_resource(resource, service_version);
   sdk->spans.cap = cfg->bsp_max_queue_size;
   sdk->logs.cap = cfg->blrp_max_queue_size;
   sdk->start_ns = otelc_now_ns();
@@ -268,16 +268,16 @@ otelc_sdk *otelc_sdk_new(const otelc_config *cfg, const otelc_attributes *resour
   pthread_condattr_destroy(&ca);
   if (!sdk->cfg.disabled) {
     pthread_once(&curl_once, curl_init_once);
-    sdk->curl = curl_easy_init();
+    sdk->http = otelc__http_new(sdk->headers, sdk->cfg.compression, sdk->cfg.export_timeout_ms);
     if (pthread_create(&sdk->thread, NULL, exporter_main, sdk) == 0) sdk->thread_started = true;
   }
   return sdk;
 }
 
-otelc_sdk *otelc_sdk_new_from_env(const char *default_service_version) {
+otelc_sdk *otelc_sdk_new_from_env(const char *service_version) {
   otelc_config cfg;
   otelc_config_from_env(&cfg);
-  return otelc_sdk_new(&cfg, NULL, default_service_version);
+  return otelc_sdk_new(&cfg, NULL, service_version);
 }
 
 int otelc_sdk_force_flush(otelc_sdk *sdk, uint32_t timeout_ms) {
@@ -325,7 +325,7 @@ void otelc_sdk_free(otelc_sdk *sdk) {
     nx = o->next;
     otelc__observable_destroy(o);
   }
-  if (sdk->curl) curl_easy_cleanup(sdk->curl);
+  otelc__http_free(sdk->http);
   otelc_attributes_free(sdk->resource);
   free(sdk->traces_url), free(sdk->metrics_url), free(sdk->logs_url);
   free(sdk->headers), free(sdk->scope), free(sdk->service_name);

@@ -15,6 +15,30 @@ char *otelc__strndup(const char *s, size_t n) {
 
 char *otelc__strdup(const char *s) { return otelc__strndup(s ? s : "", s ? strlen(s) : 0); }
 
+static int hex_digit(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+int otelc__pct_decode(const char *s, size_t n, char *out, size_t *out_len) {
+  size_t o = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (s[i] != '%') {
+      out[o++] = s[i];
+      continue;
+    }
+    int hi = i + 2 < n ? hex_digit(s[i + 1]) : -1, lo = i + 2 < n ? hex_digit(s[i + 2]) : -1;
+    if (hi < 0 || lo < 0) return OTELC_ERR_INVALID;
+    out[o++] = (char)(hi << 4 | lo);
+    i += 2;
+  }
+  out[o] = '\0';
+  if (out_len) *out_len = o;
+  return OTELC_OK;
+}
+
 void otelc__hex(const uint8_t *in, size_t n, char *out) {
   static const char digits[] = "0123456789abcdef";
   for (size_t i = 0; i < n; i++) {

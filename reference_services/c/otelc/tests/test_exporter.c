@@ -9,6 +9,7 @@
 #include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "otelc/otelc.h"
 #include "testutil.h"
@@ -17,7 +18,10 @@
 typedef struct request {
   char path[64];
   char content_type[64];
+  char content_encoding[64];
+  char *head; /* the request line and headers */
   char *body;
+  size_t body_len; /* gzipped bodies hold NUL bytes */
 } request;
 
 static struct {
@@ -57,7 +61,12 @@ static void *serve(void *arg) {
       sscanf(buf, "POST %63s", q->path);
       char *ct = strcasestr(buf, "Content-Type:");
       if (ct) sscanf(ct + 13, " %63[^\r\n]", q->content_type);
-      q->body = strdup(hdr_end + 4);
+      char *ce = strcasestr(buf, "Content-Encoding:");
+      if (ce && ce < hdr_end) sscanf(ce + 17, " %63[^\r\n]", q->content_encoding);
+      q->head = strndup(buf, (size_t)(hdr_end + 2 - buf));
+      q->body_len = len - (size_t)(hdr_end + 4 - buf);
+      q->body = malloc(q->body_len + 1);
+      memcpy(q->body, hdr_end + 4, q->body_len + 1);
     }
     pthread_mutex_unlock(&srv.mu);
     const char *resp = fail ? "HTTP/1.1 503 Unavailable\r\nRetry-After: 0\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
@@ -83,16 +92,59 @@ static void start_server(void) {
   pthread_detach(t);
 }
 
+/* A gzip body inflated, NUL-terminated (free); NULL unless it is valid gzip. */
+static char *gunzip(const char *in, size_t n) {
+  size_t cap = 1 << 22;
+  char *out = malloc(cap);
+  z_stream zs;
+  memset(&zs, 0, sizeof zs);
+  if (inflateInit2(&zs, 15 + 16) != Z_OK) return free(out), NULL;
+  zs.next_in = (Bytef *)(uintptr_t)in;
+  zs.avail_in = (uInt)n;
+  zs.next_out = (Bytef *)out;
+  zs.avail_out = (uInt)cap - 1;
+  bool ok = inflate(&zs, Z_FINISH) == Z_STREAM_END && zs.avail_in == 0;
+  out[zs.total_out] = 0;
+  inflateEnd(&zs);
+  if (!ok) free(out), out = NULL;
+  return out;
+}
+
 static json_t *find_req(const char *path) {
   json_t *doc = NULL;
   pthread_mutex_lock(&srv.mu);
   for (int i = 0; i < srv.n && !doc; i++)
     if (!strcmp(srv.reqs[i].path, path)) {
-      CHECK_STR(srv.reqs[i].content_type, "application/json");
-      doc = json_loads(srv.reqs[i].body, 0, NULL);
+      request *q = &srv.reqs[i];
+      CHECK_STR(q->content_type, "application/json");
+      if (!strcmp(q->content_encoding, "gzip")) {
+        char *plain = gunzip(q->body, q->body_len);
+        CHECK(plain != NULL);
+        if (plain) doc = json_loads(plain, 0, NULL);
+        free(plain);
+      } else {
+        CHECK_STR(q->content_encoding, "");
+        doc = json_loads(q->body, 0, NULL);
+      }
     }
   pthread_mutex_unlock(&srv.mu);
   return doc;
+}
+
+/* How many of the requests so far carry the header line `line` exactly. */
+static int count_with_header(const char *line) {
+  int n = 0;
+  pthread_mutex_lock(&srv.mu);
+  for (int i = 0; i < srv.n; i++) {
+    const char *h = srv.reqs[i].head;
+    for (const char *p = strstr(h, "\r\n"); p; p = strstr(p + 2, "\r\n"))
+      if (!strncmp(p + 2, line, strlen(line)) && !strncmp(p + 2 + strlen(line), "\r\n", 2)) {
+        n++;
+        break;
+      }
+  }
+  pthread_mutex_unlock(&srv.mu);
+  return n;
 }
 
 static const char *attr_str(json_t *attrs, const char *key, const char *kind) {
@@ -230,7 +282,8 @@ static void test_export_all_signals(void) {
 
 static void reset_server(void) {
   pthread_mutex_lock(&srv.mu);
-  for (int i = 0; i < srv.n; i++) free(srv.reqs[i].body);
+  for (int i = 0; i < srv.n; i++) free(srv.reqs[i].body), free(srv.reqs[i].head);
+  memset(srv.reqs, 0, sizeof srv.reqs);
   srv.n = 0;
   pthread_mutex_unlock(&srv.mu);
 }
@@ -354,6 +407,55 @@ static void test_observables_export(void) {
   otelc_sdk_free(sdk);
 }
 
+/* OTEL_EXPORTER_OTLP_HEADERS and OTEL_EXPORTER_OTLP_COMPRESSION, as the
+ * suite's ENV-034..036 configure them, on every signal's request. */
+static void test_headers_and_gzip(void) {
+  reset_server();
+  otelc_config cfg;
+  char urls[3][128];
+  configure(&cfg, urls);
+  cfg.headers = "x-conformance-token=t0k3n, x-conformance-note=two%20words,x-bad=%zz";
+  cfg.compression = OTELC_COMPRESSION_GZIP;
+  otelc_sdk *sdk = otelc_sdk_new(&cfg, NULL, "1");
+  otelc_span_end(otelc_span_start(sdk, "zipped", OTELC_SPAN_KIND_INTERNAL, NULL, NULL));
+  otelc_log_emit(sdk, OTELC_SEVERITY_INFO, "zipped", NULL, NULL);
+  otelc_rpc_finish(otelc_rpc_server_start(sdk, "/conformance.v1.Conformance/Echo", NULL, 0), 0, NULL);
+  CHECK(otelc_sdk_force_flush(sdk, 5000) == OTELC_OK);
+  otelc_sdk_stats st;
+  otelc_sdk_get_stats(sdk, &st);
+  CHECK(st.spans_exported == 2 && st.logs_exported == 1 && st.metric_exports_failed == 0);
+  otelc_sdk_free(sdk);
+
+  pthread_mutex_lock(&srv.mu);
+  int n = srv.n, zipped = 0;
+  for (int i = 0; i < n; i++) {
+    zipped += !strcmp(srv.reqs[i].content_encoding, "gzip");
+    CHECK(srv.reqs[i].body_len >= 2 && (unsigned char)srv.reqs[i].body[0] == 0x1f &&
+          (unsigned char)srv.reqs[i].body[1] == 0x8b);
+  }
+  pthread_mutex_unlock(&srv.mu);
+  CHECK(n >= 3); /* traces, logs, metrics (shutdown may add another metrics post) */
+  CHECK(zipped == n);
+  CHECK(count_with_header("x-conformance-token: t0k3n") == n);
+  CHECK(count_with_header("x-conformance-note: two words") == n);
+  CHECK(count_with_header("Content-Encoding: gzip") == n);
+  CHECK(!count_with_header("x-bad: %zz"));
+
+  json_t *tr = find_req("/v1/traces");
+  json_t *spans = json_object_get(
+      json_array_get(json_object_get(json_array_get(json_object_get(tr, "resourceSpans"), 0), "scopeSpans"), 0),
+      "spans");
+  CHECK(json_array_size(spans) == 2);
+  CHECK_STR(json_string_value(json_object_get(json_array_get(spans, 0), "name")), "zipped");
+  json_decref(tr);
+  json_t *lg = find_req("/v1/logs");
+  CHECK(lg != NULL && json_array_size(json_object_get(lg, "resourceLogs")) == 1);
+  json_decref(lg);
+  json_t *mt = find_req("/v1/metrics");
+  CHECK(metric_named(mt, "rpc.server.duration") != NULL);
+  json_decref(mt);
+}
+
 static void test_unreachable_collector_does_not_block(void) {
   otelc_config cfg;
   otelc_config_defaults(&cfg);
@@ -373,6 +475,7 @@ int main(void) {
   test_queue_full_drops();
   test_retry_on_503();
   test_observables_export();
+  test_headers_and_gzip();
   test_unreachable_collector_does_not_block();
   srv.stop = 1;
   reset_server();

@@ -6,7 +6,8 @@
 #include "otelc/otelc.h"
 #include "testutil.h"
 
-static otelc_sdk *sdk_with(otelc_sampler s, double ratio) {
+static otelc_sdk *sdk_full(otelc_sampler s, double ratio, const otelc_attributes *resource,
+                           const char *version) {
   otelc_config cfg;
   otelc_config_defaults(&cfg);
   cfg.sampler = s;
@@ -14,8 +15,10 @@ static otelc_sdk *sdk_with(otelc_sampler s, double ratio) {
   cfg.traces_endpoint = cfg.metrics_endpoint = cfg.logs_endpoint = "http://127.0.0.1:1/v1/x";
   cfg.export_timeout_ms = 200;
   cfg.stdout_logs = false;
-  return otelc_sdk_new(&cfg, NULL, "1.0.0");
+  return otelc_sdk_new(&cfg, resource, version);
 }
+
+static otelc_sdk *sdk_with(otelc_sampler s, double ratio) { return sdk_full(s, ratio, NULL, "1.0.0"); }
 
 static void test_env_config(void) {
   setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4318/", 1);
@@ -36,14 +39,26 @@ static void test_env_config(void) {
   CHECK(c.sampler == OTELC_SAMPLER_PARENTBASED_TRACEIDRATIO && c.sampler_ratio == 0.25);
   CHECK(c.propagators == (OTELC_PROPAGATOR_TRACECONTEXT | OTELC_PROPAGATOR_BAGGAGE));
   CHECK(c.disabled);
+  CHECK(c.compression == OTELC_COMPRESSION_NONE);
   setenv("OTEL_PROPAGATORS", "none", 1);
   setenv("OTEL_SDK_DISABLED", "false", 1);
+  setenv("OTEL_EXPORTER_OTLP_COMPRESSION", "gzip", 1);
+  setenv("OTEL_EXPORTER_OTLP_HEADERS", "a=b%20c", 1);
   otelc_config_from_env(&c);
   CHECK(c.propagators == 0 && !c.disabled);
+  CHECK(c.compression == OTELC_COMPRESSION_GZIP);
+  CHECK_STR(c.headers, "a=b%20c"); /* decoded by the transport, which reports bad members */
+  setenv("OTEL_EXPORTER_OTLP_COMPRESSION", "none", 1);
+  otelc_config_from_env(&c);
+  CHECK(c.compression == OTELC_COMPRESSION_NONE);
+  setenv("OTEL_EXPORTER_OTLP_COMPRESSION", "zstd", 1); /* unsupported: warned, none */
+  otelc_config_from_env(&c);
+  CHECK(c.compression == OTELC_COMPRESSION_NONE);
   const char *vars[] = {"OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT",
                         "OTEL_BSP_SCHEDULE_DELAY", "OTEL_METRIC_EXPORT_INTERVAL",
                         "OTEL_TRACES_SAMPLER", "OTEL_TRACES_SAMPLER_ARG", "OTEL_PROPAGATORS",
-                        "OTEL_SDK_DISABLED"};
+                        "OTEL_SDK_DISABLED", "OTEL_EXPORTER_OTLP_COMPRESSION",
+                        "OTEL_EXPORTER_OTLP_HEADERS"};
   for (size_t i = 0; i < sizeof vars / sizeof *vars; i++) unsetenv(vars[i]);
 }
 
@@ -61,20 +76,59 @@ static void test_resource(void) {
   CHECK_STR(res_str(s, "service.version"), "1.0.0");
   CHECK(res_str(s, "service.instance.id") && strlen(res_str(s, "service.instance.id")) == 36);
   otelc_sdk_free(s);
-  setenv("OTEL_RESOURCE_ATTRIBUTES", "service.name=a%20b, service.version = 2.0,service.instance.id=i-1", 1);
+  setenv("OTEL_RESOURCE_ATTRIBUTES",
+         "service.name=a%20b, service.version = 2.0,service.instance.id=i-1,"
+         "telemetry.sdk.name=x,m=set%20from%20env", 1);
   s = sdk_with(OTELC_SAMPLER_ALWAYS_OFF, 1);
   CHECK_STR(res_str(s, "service.name"), "a b");
-  CHECK_STR(res_str(s, "service.version"), "2.0");
+  /* the environment is the secondary resource: the service's own version wins */
+  CHECK_STR(res_str(s, "service.version"), "1.0.0");
+  /* ... but it does override otelc's defaults */
   CHECK_STR(res_str(s, "service.instance.id"), "i-1");
+  CHECK_STR(res_str(s, "telemetry.sdk.name"), "x");
+  CHECK_STR(res_str(s, "m"), "set from env");
+  otelc_sdk_free(s);
+  /* a service without a version of its own takes the environment's */
+  s = sdk_full(OTELC_SAMPLER_ALWAYS_OFF, 1, NULL, NULL);
+  CHECK_STR(res_str(s, "service.version"), "2.0");
+  otelc_sdk_free(s);
+  unsetenv("OTEL_RESOURCE_ATTRIBUTES");
+  s = sdk_full(OTELC_SAMPLER_ALWAYS_OFF, 1, NULL, NULL);
+  CHECK_STR(res_str(s, "service.version"), "0.0.0");
+  otelc_sdk_free(s);
+  /* attributes given in code win over the environment, except service.name
+   * over OTEL_SERVICE_NAME; a given service.version beats the version argument */
+  setenv("OTEL_RESOURCE_ATTRIBUTES", "m=env,e=env,service.name=env,service.version=env", 1);
+  otelc_attributes *given = otelc_attributes_new();
+  otelc_attributes_set_str(given, "m", "code");
+  otelc_attributes_set_str(given, "service.name", "code");
+  otelc_attributes_set_str(given, "service.version", "code");
+  s = sdk_full(OTELC_SAMPLER_ALWAYS_OFF, 1, given, "arg");
+  CHECK_STR(res_str(s, "m"), "code");
+  CHECK_STR(res_str(s, "e"), "env");
+  CHECK_STR(res_str(s, "service.name"), "code");
+  CHECK_STR(res_str(s, "service.version"), "code");
   otelc_sdk_free(s);
   setenv("OTEL_SERVICE_NAME", "svc", 1);
-  s = sdk_with(OTELC_SAMPLER_ALWAYS_OFF, 1);
+  s = sdk_full(OTELC_SAMPLER_ALWAYS_OFF, 1, given, "arg");
   CHECK_STR(res_str(s, "service.name"), "svc");
   CHECK_STR(otelc_sdk_service_name(s), "svc");
   otelc_sdk_free(s);
-  setenv("OTEL_RESOURCE_ATTRIBUTES", "service.version=3,bad%zz=1", 1); /* whole value discarded */
+  otelc_attributes_free(given);
+  /* the suite's ENV-004 configuration */
+  setenv("OTEL_RESOURCE_ATTRIBUTES",
+         "deployment.environment.name=conformance,conformance.marker=set%20from%20env,"
+         "service.name=name-from-resource-attributes,service.version=version-from-env", 1);
   s = sdk_with(OTELC_SAMPLER_ALWAYS_OFF, 1);
+  CHECK_STR(res_str(s, "service.name"), "svc");
   CHECK_STR(res_str(s, "service.version"), "1.0.0");
+  CHECK_STR(res_str(s, "deployment.environment.name"), "conformance");
+  CHECK_STR(res_str(s, "conformance.marker"), "set from env");
+  otelc_sdk_free(s);
+  setenv("OTEL_RESOURCE_ATTRIBUTES", "e=3,bad%zz=1", 1); /* whole value discarded */
+  s = sdk_full(OTELC_SAMPLER_ALWAYS_OFF, 1, NULL, NULL);
+  CHECK(res_str(s, "e") == NULL);
+  CHECK_STR(res_str(s, "service.version"), "0.0.0");
   otelc_sdk_free(s);
   unsetenv("OTEL_SERVICE_NAME");
   unsetenv("OTEL_RESOURCE_ATTRIBUTES");

@@ -30,6 +30,11 @@ typedef enum otelc_sampler {
   OTELC_SAMPLER_PARENTBASED_TRACEIDRATIO
 } otelc_sampler;
 
+typedef enum otelc_compression {
+  OTELC_COMPRESSION_NONE = 0, /* default */
+  OTELC_COMPRESSION_GZIP      /* request bodies gzipped, Content-Encoding: gzip */
+} otelc_compression;
+
 /* Plain configuration struct. Strings are borrowed during otelc_sdk_new and
  * copied. Fill with otelc_config_from_env (or otelc_config_defaults) first. */
 typedef struct otelc_config {
@@ -37,7 +42,10 @@ typedef struct otelc_config {
   const char *traces_endpoint;  /* full URL, e.g. http://127.0.0.1:4318/v1/traces */
   const char *metrics_endpoint; /* full URL .../v1/metrics */
   const char *logs_endpoint;    /* full URL .../v1/logs */
-  const char *headers;          /* OTEL_EXPORTER_OTLP_HEADERS form "k=v,k2=v2", may be NULL */
+  /* OTEL_EXPORTER_OTLP_HEADERS form "k=v,k2=v2" (W3C Baggage-like: spaces
+   * around members ignored, values percent-decoded), may be NULL */
+  const char *headers;
+  otelc_compression compression; /* OTEL_EXPORTER_OTLP_COMPRESSION, default none */
   uint32_t export_timeout_ms;   /* OTEL_EXPORTER_OTLP_TIMEOUT, default 10000 */
   uint32_t bsp_schedule_delay_ms;   /* OTEL_BSP_SCHEDULE_DELAY, default 5000 */
   uint32_t bsp_max_queue_size;      /* OTEL_BSP_MAX_QUEUE_SIZE, default 2048 */
@@ -58,19 +66,24 @@ void otelc_config_defaults(otelc_config *cfg);
 /* Defaults overridden by the OTEL_* environment variables. String fields
  * point into storage owned by the process environment or static storage;
  * copy them if the environment may change. Unsupported values (e.g.
- * OTEL_EXPORTER_OTLP_PROTOCOL=grpc) produce a warning on stderr. */
+ * OTEL_EXPORTER_OTLP_PROTOCOL=grpc) produce a warning on stderr. The
+ * per-signal OTEL_EXPORTER_OTLP_{TRACES,METRICS,LOGS}_{HEADERS,COMPRESSION}
+ * are not read. */
 void otelc_config_from_env(otelc_config *cfg);
 
-/* Creates the SDK. `resource` (may be NULL) is merged over the detected
- * resource: service.name (OTEL_SERVICE_NAME, else OTEL_RESOURCE_ATTRIBUTES,
- * else "unknown_service"), service.version (OTEL_RESOURCE_ATTRIBUTES, else
- * `default_service_version`), service.instance.id (random UUID v4 unless
- * given), telemetry.sdk.{name,language,version}. Environment values win over
- * `resource` for service.name. Returns NULL on failure. Caller owns. */
+/* Creates the SDK. The resource is, from lowest to highest priority:
+ *  1. the SDK's own: service.name "unknown_service", service.version "0.0.0",
+ *     service.instance.id (random UUID v4), telemetry.sdk.{name,language,version};
+ *  2. OTEL_RESOURCE_ATTRIBUTES (values percent-decoded), the secondary
+ *     resource of the resource SDK spec;
+ *  3. what the service provides: `service_version` (may be NULL) as
+ *     service.version, then `resource` (may be NULL);
+ *  4. OTEL_SERVICE_NAME as service.name.
+ * Returns NULL on failure. Caller owns. */
 otelc_sdk *otelc_sdk_new(const otelc_config *cfg, const otelc_attributes *resource,
-                         const char *default_service_version);
+                         const char *service_version);
 /* otelc_config_from_env + otelc_sdk_new. */
-otelc_sdk *otelc_sdk_new_from_env(const char *default_service_version);
+otelc_sdk *otelc_sdk_new_from_env(const char *service_version);
 
 /* Exports everything queued so far (all three signals, metrics collected
  * now) and waits up to timeout_ms. OTELC_OK when done in time. */
