@@ -151,7 +151,7 @@ def test_mutant_fails_exactly_its_checks(suite_runner, mutant):
 @pytest.mark.parametrize("mutant", sorted(ASYNC_EXPECTED_FAILURES))
 def test_grpclib_reference_mutant_fails_exactly_its_checks(suite_runner, mutant):
     run = suite_runner(f"--target-cmd={ROOT}/reference_services/python_async/run.sh", "--telemetry-timeout=3",
-                       env={"CONFORMANCE_MUTANT": mutant})
+                       MAIN_INSTANCE_CHECKS, env={"CONFORMANCE_MUTANT": mutant})
     assert run.failing_ids() == ASYNC_EXPECTED_FAILURES[mutant], run.output[-4000:]
     assert run.returncode == 1, "a MUST failure fails the run"
 
