@@ -38,8 +38,6 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
-import config_mutants
-
 SERVICE_VERSION = "1.0.0"
 
 _SEVERITY = {logging.DEBUG: SeverityNumber.DEBUG, logging.INFO: SeverityNumber.INFO,
@@ -179,6 +177,7 @@ def setup_telemetry(mutant: str | None = None) -> Telemetry:
 
 # The W3C propagators both Python references share (w3c_propagation.py, beside this file).
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import config_mutants  # noqa: E402
 from metric_mutants import DeltaLabelledCumulative  # noqa: E402
 from process_metrics import instrument_process_metrics  # noqa: E402
 from span_mutants import SPAN_REWRITES, RewritingExporter  # noqa: E402
