@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from otelconform.contract import pb
 from otelconform.ids import new_span_id, new_trace_id, traceparent, unique
 from otelconform.instances import instance_for
@@ -67,8 +69,9 @@ def test_env_004_service_attributes_win(suite):
     own = traced_echo_span(suite).resource.get("service.version")
     resource = _resource_of_instance(instance_for(suite, "resource-attributes"))
     if own is None:
-        raise Mismatch("the service sets no service.version of its own (the main instance's resource has "
-                       "none), so the precedence cannot be judged; set service.version in the service's resource")
+        # A missing service.version is RES-001's finding; here there is nothing to rank.
+        pytest.skip("the service sets no service.version of its own (RES-001's finding), so which of it and "
+                    "OTEL_RESOURCE_ATTRIBUTES wins cannot be judged")
     expect_equal("service.version (the service's own, with service.version=version-from-env in "
                  "OTEL_RESOURCE_ATTRIBUTES)", own, resource.get("service.version"),
                  fix="merge OTEL_RESOURCE_ATTRIBUTES as the secondary resource: attributes set in code win")
@@ -117,7 +120,8 @@ def test_env_022_no_propagators(suite):
     if injected:
         raise Mismatch(f"expected no trace context or baggage on the outgoing call with OTEL_PROPAGATORS=none, "
                        f"got {injected}; honour 'none' by configuring no propagator")
-    continued = view.collector.spans(trace_id)
+    # Not continuing is the right answer, so give a wrong one time to arrive before passing.
+    continued = view.collector.wait_for(lambda: view.collector.spans(trace_id), SILENCE_S)
     if continued:
         raise Mismatch(f"expected the incoming traceparent to be ignored with OTEL_PROPAGATORS=none, but the "
                        f"service continued trace {trace_id} ({continued[0].summary()})")
