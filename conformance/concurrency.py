@@ -7,7 +7,8 @@ A check marked ``exclusive`` (it counts calls, or stops the target) runs the ord
 after every concurrent check has finished. Checks against instances of their own (another
 configuration, see instances.py) start once the concurrent checks are over, so their load
 (target start-ups, floods of sampled calls) never slows the main instance's timed calls; they
-then run beside the exclusive checks, which they cannot disturb. Capture and replay run one check at a time, so a
+then run beside the exclusive checks, which they cannot disturb. A ``quiet`` check (it times
+calls) waits for all of them and runs alone. Capture and replay run one check at a time, so a
 replay meets the calls in the order they were recorded.
 
 PYTEST_DONT_REWRITE: the suite fails checks by raising, never with a bare assert.
@@ -83,9 +84,12 @@ class ConcurrentChecks:
     def outcome(self, item) -> BaseException | None:
         return self._futures[item.nodeid].result()
 
-    def drain(self) -> None:
-        """Wait for the concurrent checks (not for those on instances of their own)."""
+    def drain(self, everything: bool = False) -> None:
+        """Wait for the concurrent checks (and, with ``everything``, for those on instances
+        of their own too)."""
         wait(self._first)
+        if everything:
+            wait(list(self._futures.values()))
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)

@@ -31,6 +31,7 @@ class Configuration:
     faults: Callable[[], FaultPlan | None] = lambda: None  # a fresh plan per instance
     http_paths: tuple[tuple[str, str], ...] = ()  # extra OTLP/HTTP paths the collector serves
     needs_other_collector: bool = False
+    companions: tuple[str, ...] = ()  # configurations its checks also use, started along with it
 
 
 def _env(**variables: str) -> tuple[tuple[str, str], ...]:
@@ -52,6 +53,7 @@ def _faulty(name: str, plan: Callable[[], FaultPlan]) -> Configuration:
 
 RESOURCE_ATTRIBUTES = ("deployment.environment.name=conformance,conformance.marker=set%20from%20env,"
                        "service.name=name-from-resource-attributes,service.version=version-from-env")
+OVERHEAD_PACE = _env(OTEL_BSP_SCHEDULE_DELAY="1000", OTEL_BLRP_SCHEDULE_DELAY="1000")
 HEADERS = "x-conformance-token={token},x-conformance-note=two%20words"
 
 CONFIGURATIONS: dict[str, Configuration] = {c.name: c for c in (
@@ -75,6 +77,10 @@ CONFIGURATIONS: dict[str, Configuration] = {c.name: c for c in (
                                                FaultPlan(answers.held(5)).describe()),
                   _env(OTEL_EXPORTER_OTLP_TIMEOUT=str(EXPORT_TIMEOUT_MS)), faults=lambda: FaultPlan(answers.held(5))),
     _configuration("sdk-disabled", _env(OTEL_SDK_DISABLED="true")),
+    # The overhead check's pair, identical but for the switch, exporting at an everyday pace
+    # (the SDKs' default log delay; a fifth of their span delay) rather than every 5 ms.
+    _configuration("overhead-instrumented", OVERHEAD_PACE, companions=("overhead-sdk-disabled",)),
+    _configuration("overhead-sdk-disabled", OVERHEAD_PACE + _env(OTEL_SDK_DISABLED="true")),
     _faulty("collector-unavailable", lambda: FaultPlan(answers.UNAVAILABLE)),
     _faulty("collector-invalid-argument", lambda: FaultPlan(answers.INVALID_ARGUMENT)),
     _faulty("collector-partial-success", lambda: FaultPlan(answers.PARTIAL_SUCCESS)),

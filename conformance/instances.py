@@ -63,7 +63,8 @@ class InstancePool:
 
     def prestart(self, names) -> None:
         for name in names:
-            self._future(name)
+            for started in (name, *CONFIGURATIONS[name].companions):
+                self._future(started)
 
     def _future(self, name: str) -> Future:
         with self._lock:

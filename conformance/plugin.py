@@ -32,7 +32,7 @@ from .profiles import TeamSchema, load_team_schema
 from .registry import CheckInfo, Level, info_for, load_catalog
 from .results import ROW, WORKER_KEY, Results, apply_manifest, make_row
 from .session import SessionError, Suite, UsageProblem, replayed, start_live, start_spare, stop_live
-from .verdicts import CheckFailure
+from .verdicts import MEASURED, CheckFailure
 
 CHECKS_DIR = Path(__file__).resolve().parent / "checks"
 NOT_RUN = "not run: the target cannot be checked (see the session error)"
@@ -147,10 +147,11 @@ def pytest_collection_modifyitems(config, items):
             config.hook.pytest_deselected(items=[i for i in items if i not in keep])
             items[:] = keep
     # Checks on instances of their own come after the main instance's (they start once its
-    # concurrent checks are over and run beside its exclusive ones); a check that stops the
-    # target runs after every other check (a stable sort keeps the rest in order).
-    items.sort(key=lambda i: 2 if (info := _check_info(i)) and info.runs_last else
-               int(bool(info and info.configuration)))
+    # concurrent checks are over and run beside its exclusive ones); a check that times calls
+    # comes once those are over too; a check that stops the target runs after every other
+    # check (a stable sort keeps the rest in order).
+    items.sort(key=lambda i: 3 if (info := _check_info(i)) and info.runs_last else
+               2 if info and info.quiet else int(bool(info and info.configuration)))
 
 
 def pytest_collection_finish(session):
@@ -220,7 +221,8 @@ def suite(request, _session_suite):
         state.concurrent.start(request.session.items, _session_suite, _tape_key,
                                lambda i: (info := _check_info(i)) is not None and not info.exclusive
                                and not info.configuration,
-                               later=lambda i: (info := _check_info(i)) is not None and bool(info.configuration))
+                               later=lambda i: (info := _check_info(i)) is not None and bool(info.configuration)
+                               and not info.exclusive)
     return _session_suite
 
 
@@ -235,7 +237,8 @@ def pytest_pyfunc_call(pyfuncitem):
         if failure is not None:
             raise failure
         return True
-    runner.drain()
+    info = _check_info(pyfuncitem)
+    runner.drain(everything=info is not None and info.quiet)
     return None
 
 
@@ -324,7 +327,7 @@ def pytest_runtest_makereport(item, call):
         return report_
     config = item.config
     if report_.passed:
-        verdict, message = "PASS", ""
+        verdict, message = "PASS", MEASURED.pop(_tape_key(item), "")
     elif report_.skipped:
         verdict, message = "SKIPPED", _skip_reason(report_)
     else:

@@ -33,6 +33,7 @@ class CheckInfo:
     exclusive: bool = False  # needs the target to itself (counts its calls): never runs concurrently
     needs: tuple[str, ...] = ()  # session resources the plugin prepares for it ("generated inputs")
     configuration: str = ""  # runs against its own instance started so (configurations.py)
+    quiet: bool = False  # times calls: runs alone, once every other check but the last ones is over
 
 
 REGISTRY: dict[str, CheckInfo] = {}
@@ -40,10 +41,10 @@ REGISTRY: dict[str, CheckInfo] = {}
 
 def check(id: str, level: str, title: str, spec: str, signal: str,
           killed_by: tuple[str, ...] = (), launch_only: bool = False, runs_last: bool = False,
-          exclusive: bool = False, needs: tuple[str, ...] = (), configuration: str = ""):
+          exclusive: bool = False, needs: tuple[str, ...] = (), configuration: str = "", quiet: bool = False):
     """Register a check function under ``id`` and mark it for the plugin's report."""
     info = CheckInfo(id, Level(level), title, spec, signal, tuple(killed_by), launch_only or bool(configuration),
-                     runs_last, exclusive or runs_last, tuple(needs), configuration)
+                     runs_last, exclusive or runs_last or quiet, tuple(needs), configuration, quiet)
 
     def decorate(fn):
         existing = REGISTRY.get(id)

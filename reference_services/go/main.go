@@ -66,7 +66,8 @@ func run() int {
 	}
 
 	// otelgrpc (wrapped by telemetry) uses the global providers and propagator that Setup installed.
-	server := grpc.NewServer(grpc.StatsHandler(telemetry.ServerHandler()))
+	options := append([]grpc.ServerOption{grpc.StatsHandler(telemetry.ServerHandler())}, serverOptions(tel.Resource != nil)...)
+	server := grpc.NewServer(options...)
 	svc := newConformance(tel.Logger)
 	pb.RegisterConformanceServer(server, svc)
 	healthSrv := health.NewServer()
