@@ -5,10 +5,12 @@ so most checks can run at once: as soon as the session is up, their bodies start
 pool, and pytest's own call of each check waits for that check's outcome and re-raises it.
 A check marked ``exclusive`` (it counts calls, or stops the target) runs the ordinary way,
 after every concurrent check has finished. Checks against instances of their own (another
-configuration, see instances.py) start once the concurrent checks are over, so their load
-(target start-ups, floods of sampled calls) never slows the main instance's timed calls; they
-then run beside the exclusive checks, which they cannot disturb. A ``quiet`` check (it times
-calls) waits for all of them and runs alone. Capture and replay run one check at a time, so a
+configuration, see instances.py) start at once, beside them, since they make a few calls and
+mostly wait (for a retry, for silence) - except those that flood their instance with calls,
+which start once the concurrent checks are over, so their load never slows the main
+instance's timed calls; they then run beside the exclusive checks, which they cannot disturb.
+A ``quiet`` check (it times calls) waits for those floods and for the exclusive checks, and
+runs alone beside the checks that only wait. Capture and replay run one check at a time, so a
 replay meets the calls in the order they were recorded.
 
 PYTEST_DONT_REWRITE: the suite fails checks by raising, never with a bare assert.
@@ -34,6 +36,7 @@ class ConcurrentChecks:
         self._later_pool = ThreadPoolExecutor(workers, thread_name_prefix="conformance-instance-check")
         self._futures: dict[str, Future] = {}
         self._first: list[Future] = []
+        self._exclusive_over = threading.Event()
 
     @staticmethod
     def _arguments(item, suite) -> dict | None:
@@ -44,28 +47,45 @@ class ConcurrentChecks:
             return None
         return {name: suite if name == "suite" else params[name] for name in names}
 
-    def start(self, items, suite, key_of, eligible, later=lambda item: False) -> None:
-        """Run the ``eligible`` checks now, and the ``later`` ones once those are over."""
-        deferred = []
+    def start(self, items, suite, key_of, eligible, beside=lambda item: False, later=lambda item: False,
+              quiet=lambda item: False) -> None:
+        """Run the ``eligible`` checks now, the ``beside`` ones now too (on a pool of their own,
+        not waited for by ``drain``), the ``later`` ones once the ``eligible`` are over, and the
+        ``quiet`` ones one at a time once the ``later`` and the exclusive ones are over too."""
+        deferred, quiet_ones = [], []
         for item in items:
-            arguments = self._arguments(item, suite) if eligible(item) or later(item) else None
+            wanted = eligible(item) or beside(item) or later(item) or quiet(item)
+            arguments = self._arguments(item, suite) if wanted else None
             if arguments is None:
                 continue
-            if later(item):
+            if later(item) or quiet(item):
                 future = self._futures[item.nodeid] = Future()
-                deferred.append((future, item, arguments))
+                (quiet_ones if quiet(item) else deferred).append((future, item, arguments))
+            elif beside(item):
+                self._futures[item.nodeid] = self._later_pool.submit(self._run, item.obj, arguments, key_of(item))
             else:
                 self._futures[item.nodeid] = self._pool.submit(self._run, item.obj, arguments, key_of(item))
                 self._first.append(self._futures[item.nodeid])
-        if deferred:
-            threading.Thread(target=self._start_later, args=(deferred, key_of), daemon=True,
-                             name="conformance-later").start()
+        threading.Thread(target=self._start_later, args=(deferred, quiet_ones, key_of), daemon=True,
+                         name="conformance-later").start()
 
-    def _start_later(self, deferred, key_of) -> None:
+    def exclusive_ones_over(self) -> None:
+        """Told by the plugin once pytest has run the exclusive checks (they sort first)."""
+        self._exclusive_over.set()
+
+    def _start_later(self, deferred, quiet_ones, key_of) -> None:
         wait(self._first)
+        started = []
         for future, item, arguments in deferred:
             inner = self._later_pool.submit(self._run, item.obj, arguments, key_of(item))
             inner.add_done_callback(lambda done, outer=future: outer.set_result(done.result()))
+            started.append(inner)
+        if not quiet_ones:
+            return
+        wait(started)
+        self._exclusive_over.wait()
+        for future, item, arguments in quiet_ones:
+            future.set_result(self._run(item.obj, arguments, key_of(item)))
 
     @staticmethod
     def _run(function, arguments: dict, key: str) -> BaseException | None:
@@ -84,13 +104,11 @@ class ConcurrentChecks:
     def outcome(self, item) -> BaseException | None:
         return self._futures[item.nodeid].result()
 
-    def drain(self, everything: bool = False) -> None:
-        """Wait for the concurrent checks (and, with ``everything``, for those on instances
-        of their own too)."""
+    def drain(self) -> None:
+        """Wait for the concurrent checks (not for those on instances of their own)."""
         wait(self._first)
-        if everything:
-            wait(list(self._futures.values()))
 
     def close(self) -> None:
+        self._exclusive_over.set()  # a session cut short: let a waiting quiet check go
         self._pool.shutdown(wait=True, cancel_futures=True)
         self._later_pool.shutdown(wait=True, cancel_futures=True)

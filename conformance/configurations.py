@@ -32,6 +32,7 @@ class Configuration:
     http_paths: tuple[tuple[str, str], ...] = ()  # extra OTLP/HTTP paths the collector serves
     needs_other_collector: bool = False
     companions: tuple[str, ...] = ()  # configurations its checks also use, started along with it
+    away_at_start: bool = False  # the collector's ports cut every connection until a check brings it up
 
 
 def _env(**variables: str) -> tuple[tuple[str, str], ...]:
@@ -85,4 +86,6 @@ CONFIGURATIONS: dict[str, Configuration] = {c.name: c for c in (
     _faulty("collector-invalid-argument", lambda: FaultPlan(answers.INVALID_ARGUMENT)),
     _faulty("collector-partial-success", lambda: FaultPlan(answers.PARTIAL_SUCCESS)),
     _faulty("collector-throttling", lambda: FaultPlan(answers.throttled(THROTTLE_S))),
+    Configuration("collector-away", "the collector is away when the service starts (its ports cut every "
+                  "connection unanswered) and comes up once a traces export has been tried", away_at_start=True),
 )}

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from otelconform_fixtures.collector import FakeCollector
+from otelconform_fixtures.collector_away import AwayPort
 from otelconform_fixtures.downstream import DownstreamServer
 from otelconform_fixtures.target import LaunchedTarget, TargetError
 
@@ -42,10 +43,18 @@ class Instance:
     watch: SignalWatch
     downstream: DownstreamServer  # its own, so its Relays never count as the main instance's
     env: dict[str, str] = field(default_factory=dict)  # what it was started with, for messages
+    away: dict[str, AwayPort] = field(default_factory=dict)  # "grpc"/"http": where the collector will be
 
-
-def _endpoint(collector: FakeCollector, protocol: str) -> str:
-    return collector.endpoint("grpc" if protocol == "grpc" else "http")
+    def bring_collector_back(self) -> None:
+        """Start the collector where its ports were cutting connections (away_at_start)."""
+        if not self.away:
+            return
+        ports = {kind: port.port for kind, port in self.away.items()}
+        for port in self.away.values():
+            port.close()
+        self.collector.start_on(ports["grpc"])
+        self.collector.start_http(ports["http"])
+        self.away = {}
 
 
 class InstancePool:
@@ -86,20 +95,26 @@ class InstancePool:
     def _start(self, configuration: Configuration) -> Instance:
         collector = FakeCollector(faults=configuration.faults())
         other = downstream = None
+        away: dict[str, AwayPort] = {}
         try:
             downstream = DownstreamServer().start()
-            collector.start()
-            collector.start_http()
+            if configuration.away_at_start:
+                away = {"grpc": AwayPort(), "http": AwayPort()}
+            else:
+                collector.start()
+                collector.start_http()
             if configuration.needs_other_collector:
                 other = FakeCollector()
                 other.start()
                 other.start_http()
             protocol = configuration.protocol or self.protocol
-            places = {"endpoint": _endpoint(collector, protocol), "http_endpoint": collector.endpoint("http"),
+            endpoints = ({kind: f"http://127.0.0.1:{port.port}" for kind, port in away.items()} if away else
+                         {"grpc": collector.endpoint("grpc"), "http": collector.endpoint("http")})
+            places = {"endpoint": endpoints["grpc" if protocol == "grpc" else "http"], "http_endpoint": endpoints["http"],
                       "token": self.token,
                       # Over gRPC a per-signal endpoint is another receiver; over HTTP, a full URL.
-                      "traces_endpoint": (_endpoint(other, protocol) if protocol == "grpc" and other else
-                                          collector.endpoint("http") + PER_SIGNAL_PATH)}
+                      "traces_endpoint": (other.endpoint("grpc") if protocol == "grpc" and other else
+                                          endpoints["http"] + PER_SIGNAL_PATH)}
             # No check of these instances judges metrics: exporting them every 50 ms, as the
             # main instance does, would only load the suite (twenty instances, 400 exports/s).
             env = {**self.base_env, "OTEL_EXPORTER_OTLP_ENDPOINT": places["endpoint"],
@@ -110,6 +125,8 @@ class InstancePool:
             target = LaunchedTarget(self.command, env).start(self.ready_timeout)
         except BaseException:
             collector.stop()
+            for port in away.values():
+                port.close()
             for server in (other, downstream):
                 if server is not None:
                     server.stop()
@@ -117,7 +134,7 @@ class InstancePool:
         watch = SignalWatch(collector, self.telemetry_timeout,
                             f"the service was started with {configuration.summary}")
         return Instance(configuration, collector, other, target, self.main_client.sibling(target.address),
-                        watch, downstream, env)
+                        watch, downstream, env, away)
 
     def stop_all(self) -> None:
         """Stop every instance at once (in parallel: each may take its exporters' flush)."""
@@ -141,6 +158,8 @@ class InstancePool:
         instance.client.close()
         instance.target.stop(grace=5)
         instance.collector.stop()
+        for port in instance.away.values():
+            port.close()
         instance.downstream.stop()
         if instance.other_collector is not None:
             instance.other_collector.stop()

@@ -221,8 +221,10 @@ def suite(request, _session_suite):
         state.concurrent.start(request.session.items, _session_suite, _tape_key,
                                lambda i: (info := _check_info(i)) is not None and not info.exclusive
                                and not info.configuration,
-                               later=lambda i: (info := _check_info(i)) is not None and bool(info.configuration)
-                               and not info.exclusive)
+                               beside=lambda i: (info := _check_info(i)) is not None and bool(info.configuration)
+                               and not info.exclusive and not info.floods,
+                               later=lambda i: (info := _check_info(i)) is not None and info.floods,
+                               quiet=lambda i: (info := _check_info(i)) is not None and info.quiet)
     return _session_suite
 
 
@@ -233,12 +235,14 @@ def pytest_pyfunc_call(pyfuncitem):
     if runner is None:
         return None
     if runner.runs(pyfuncitem):
+        info = _check_info(pyfuncitem)
+        if info is not None and info.configuration:
+            runner.exclusive_ones_over()  # they sort before the configuration checks
         failure = runner.outcome(pyfuncitem)
         if failure is not None:
             raise failure
         return True
-    info = _check_info(pyfuncitem)
-    runner.drain(everything=info is not None and info.quiet)
+    runner.drain()
     return None
 
 

@@ -33,7 +33,8 @@ class CheckInfo:
     exclusive: bool = False  # needs the target to itself (counts its calls): never runs concurrently
     needs: tuple[str, ...] = ()  # session resources the plugin prepares for it ("generated inputs")
     configuration: str = ""  # runs against its own instance started so (configurations.py)
-    quiet: bool = False  # times calls: runs alone, once every other check but the last ones is over
+    quiet: bool = False  # times calls: runs alone, once the checks that load the machine are over
+    floods: bool = False  # makes hundreds of calls: starts once the main instance's concurrent checks are over
 
 
 REGISTRY: dict[str, CheckInfo] = {}
@@ -41,10 +42,11 @@ REGISTRY: dict[str, CheckInfo] = {}
 
 def check(id: str, level: str, title: str, spec: str, signal: str,
           killed_by: tuple[str, ...] = (), launch_only: bool = False, runs_last: bool = False,
-          exclusive: bool = False, needs: tuple[str, ...] = (), configuration: str = "", quiet: bool = False):
+          exclusive: bool = False, needs: tuple[str, ...] = (), configuration: str = "", quiet: bool = False,
+          floods: bool = False):
     """Register a check function under ``id`` and mark it for the plugin's report."""
     info = CheckInfo(id, Level(level), title, spec, signal, tuple(killed_by), launch_only or bool(configuration),
-                     runs_last, exclusive or runs_last or quiet, tuple(needs), configuration, quiet)
+                     runs_last, exclusive or runs_last, tuple(needs), configuration, quiet, floods)
 
     def decorate(fn):
         existing = REGISTRY.get(id)

@@ -92,13 +92,16 @@ EXPECTED_FAILURES = {
     "ignore-exporter-headers": {"ENV-034", "ENV-035"},
     "ignore-compression": {"ENV-036"},
     # Nothing is retried, so EXP-002 has no retry to judge (skipped).
-    "no-export-retry": {"EXP-001"},
+    "no-export-retry": {"EXP-001", "EXP-006"},
     "retry-everything": {"EXP-003"},
     "retry-partial-success": {"EXP-004"},
 }
 # grpcio keeps one of repeated traceparent values, so this mutant lives in the grpclib
 # reference, which sees every header.
 ASYNC_EXPECTED_FAILURES = {"first-traceparent-wins": {"TC-002"}}
+# The overhead check's mutant lives in the Go reference, the one fast and steady enough to be
+# run forty times: tests/test_statistics.py proves it fails PERF-001 in 19 of 20 runs or more.
+GO_EXPECTED_FAILURES = {"slow-when-instrumented": {"PERF-001"}}
 
 
 def test_clean_reference_passes_every_check(suite_runner):
@@ -126,7 +129,7 @@ def _is_configuration_check(check_id: str) -> bool:
 # mutant is judged by every check of the configurations its own checks use (the other
 # configurations do not set the variable it ignores): each configuration is another start-up
 # of the Python reference, and twenty per run for every mutant would cost CI half an hour.
-MAIN_INSTANCE_CHECKS = "-k=not env_ and not exp_"
+MAIN_INSTANCE_CHECKS = "-k=not env_ and not exp_ and not perf_"
 
 
 def _selection(mutant: str) -> str:
@@ -160,7 +163,8 @@ def test_catalog_mutants_agree_with_matrix():
     """A check's killed_by names only mutants that really fail it here."""
     for info in REGISTRY.values():
         for mutant in info.killed_by:
-            assert info.id in {**EXPECTED_FAILURES, **ASYNC_EXPECTED_FAILURES}[mutant], (info.id, mutant)
+            assert info.id in {**EXPECTED_FAILURES, **ASYNC_EXPECTED_FAILURES, **GO_EXPECTED_FAILURES}[mutant], \
+                (info.id, mutant)
 
 
 def test_every_must_check_is_killed_by_a_mutant():

@@ -7,13 +7,15 @@ PYTEST_DONT_REWRITE: the suite fails checks by raising, never with a bare assert
 """
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from otelconform.configurations import CONFIGURATIONS, THROTTLE_S
-from otelconform.ids import unique
+from otelconform.ids import new_span_id, new_trace_id, traceparent, unique
 from otelconform.instances import instance_for
 from otelconform.registry import check
-from otelconform.verdicts import Mismatch
+from otelconform.verdicts import Mismatch, measured
 
 from ._calls import traced_echo_span
 
@@ -127,3 +129,32 @@ def test_exp_005_throttling_honoured(suite):
         raise Mismatch(f"expected the retry no sooner than {THROTTLE_S * JITTER_ALLOWANCE:g} s after the throttling "
                        f"answer (it asked for {THROTTLE_S:g} s, less a jitter allowance), it came "
                        f"after {gap:.2f} s; wait the delay RetryInfo or Retry-After gives")
+
+
+TRACES_EXPORT_PATHS = ("/v1/traces", "/opentelemetry.proto.collector.trace.v1.TraceService/Export")
+
+
+@check("EXP-006", "MUST", "spans made while the collector is away arrive once it is back",
+       FAILURES_SPEC + " (a transport failure is retryable, as UNAVAILABLE); OTel spec trace/sdk.md §Batching "
+       "processor (spans are queued up to maxQueueSize)", "traces",
+       killed_by=("no-export-retry",), configuration="collector-away")
+def test_exp_006_collector_away_at_start(suite):
+    view = instance_for(suite, "collector-away")
+    started = time.monotonic()
+    trace_id, parent_id = new_trace_id(), new_span_id()
+    view.client.echo(unique("exp-006"), metadata=(("traceparent", traceparent(trace_id, parent_id)),)).require()
+    kind = "grpc" if view.instance.env["OTEL_EXPORTER_OTLP_PROTOCOL"] == "grpc" else "http"
+    away = view.instance.away.get(kind)
+    tried = away.wait_for(TRACES_EXPORT_PATHS, started, view.telemetry_timeout) if away else None
+    if tried is None:
+        pytest.skip(f"no traces export was tried within {view.telemetry_timeout:g}s while the collector was away, "
+                    f"so whether the exporter keeps what it could not send cannot be judged (see the trace checks)")
+    view.instance.bring_collector_back()
+    back = time.monotonic()
+    if not view.collector.wait_for(lambda: view.collector.spans(trace_id), RETRY_WAIT_S):
+        raise Mismatch(f"expected the span of a call made while the collector was away (a traces export to "
+                       f"{tried.path} was cut unanswered) to arrive once the collector was back, none did within "
+                       f"{RETRY_WAIT_S:g}s ({len(view.collector.exports('traces'))} traces export(s) arrived "
+                       f"since); keep spans queued and retry exports that fail on the transport (connection "
+                       f"refused or reset) with backoff")
+    measured(f"arrived {time.monotonic() - back:.1f} s after the collector came back")

@@ -26,7 +26,7 @@ SEED_SPEC = "seed architecture.md §Goals ('Minimal performance overhead (<5% la
 LIMIT = 0.05
 CONFIDENCE = 0.99
 CALL_MS = 20
-PAIRS = 160
+PAIRS = 120
 WORKERS = 4  # pairs in flight at once: the calls mostly wait, so this cuts the time, not the precision
 WARMUP = 3  # per worker and instance: connections, thread pools and caches warmed before timing
 
