@@ -140,19 +140,20 @@ TRACES_EXPORT_PATHS = ("/v1/traces", "/opentelemetry.proto.collector.trace.v1.Tr
        killed_by=("no-export-retry",), configuration="collector-away")
 def test_exp_006_collector_away_at_start(suite):
     view = instance_for(suite, "collector-away")
-    started = time.monotonic()
     trace_id, parent_id = new_trace_id(), new_span_id()
     view.client.echo(unique("exp-006"), metadata=(("traceparent", traceparent(trace_id, parent_id)),)).require()
+    ended = time.monotonic()
     kind = "grpc" if view.instance.env["OTEL_EXPORTER_OTLP_PROTOCOL"] == "grpc" else "http"
     away = view.instance.away.get(kind)
-    tried = away.wait_for(TRACES_EXPORT_PATHS, started, view.telemetry_timeout) if away else None
+    tried = away.wait_for(TRACES_EXPORT_PATHS, trace_id, ended, view.telemetry_timeout) if away else None
     if tried is None:
-        pytest.skip(f"no traces export was tried within {view.telemetry_timeout:g}s while the collector was away, "
+        pytest.skip(f"no traces export carrying the call's span, or made after it, was tried within {view.telemetry_timeout:g}s while "
+                    f"the collector was away, "
                     f"so whether the exporter keeps what it could not send cannot be judged (see the trace checks)")
     view.instance.bring_collector_back()
     back = time.monotonic()
     if not view.collector.wait_for(lambda: view.collector.spans(trace_id), RETRY_WAIT_S):
-        raise Mismatch(f"expected the span of a call made while the collector was away (a traces export to "
+        raise Mismatch(f"expected the span of a call made while the collector was away (its export to "
                        f"{tried.path} was cut unanswered) to arrive once the collector was back, none did within "
                        f"{RETRY_WAIT_S:g}s ({len(view.collector.exports('traces'))} traces export(s) arrived "
                        f"since); keep spans queued and retry exports that fail on the transport (connection "

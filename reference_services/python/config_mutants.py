@@ -61,7 +61,9 @@ def service_name_overridden(mutant: str | None, resource):
 
 def grpc_span_exporter_options(mutant: str | None) -> dict:
     if mutant == "no-export-retry":
-        return {"retryable_error_codes": frozenset({grpc.StatusCode.OK})}  # no refusal has code OK
+        # No refusal has code OK; and the channel's own retries off, which would otherwise
+        # resend a call whose connection was cut before any answer.
+        return {"retryable_error_codes": frozenset({grpc.StatusCode.OK}), "channel_options": (("grpc.enable_retries", 0),)}
     if mutant == "retry-everything":
         return {"retryable_error_codes": frozenset(c for c in grpc.StatusCode if c != grpc.StatusCode.OK)}
     return {}

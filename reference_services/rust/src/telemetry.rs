@@ -34,6 +34,7 @@ use crate::otel_grpc::propagation::{W3cBaggagePropagator, W3cTraceContextPropaga
 
 #[cfg(target_os = "linux")]
 mod process;
+mod retry;
 
 const APP_TARGET: &str = env!("CARGO_CRATE_NAME");
 
@@ -106,6 +107,41 @@ fn exporter_enabled(signal: &str) -> bool {
 fn protocol_configured(signal: &str) -> bool {
     env_value(&format!("OTEL_EXPORTER_OTLP_{signal}_PROTOCOL")).is_some()
         || env_value("OTEL_EXPORTER_OTLP_PROTOCOL").is_some()
+}
+
+/// Whether the exporter built for `signal` speaks gRPC (tonic): always when no
+/// protocol is configured (see [`protocol_configured`]); otherwise as the
+/// exporter builder resolves it, the first of the signal's variable and the
+/// general one that holds a known value, or else its feature default (HTTP).
+fn uses_grpc(signal: &str) -> bool {
+    if !protocol_configured(signal) {
+        return true;
+    }
+    for var in [
+        format!("OTEL_EXPORTER_OTLP_{signal}_PROTOCOL"),
+        "OTEL_EXPORTER_OTLP_PROTOCOL".to_string(),
+    ] {
+        match env::var(var).map(|v| v.to_ascii_lowercase()).as_deref() {
+            Ok("grpc") => return true,
+            Ok("http/protobuf" | "http/json") => return false,
+            _ => {}
+        }
+    }
+    false
+}
+
+/// The OTLP exporter timeout for `signal` as opentelemetry-otlp reads it:
+/// `OTEL_EXPORTER_OTLP_{SIGNAL}_TIMEOUT`, then `OTEL_EXPORTER_OTLP_TIMEOUT`
+/// (milliseconds), else 10 s.
+fn export_timeout(signal: &str) -> Duration {
+    [
+        format!("OTEL_EXPORTER_OTLP_{signal}_TIMEOUT"),
+        "OTEL_EXPORTER_OTLP_TIMEOUT".to_string(),
+    ]
+    .iter()
+    .find_map(|var| env::var(var).ok().and_then(|v| v.parse().ok()))
+    .map(Duration::from_millis)
+    .unwrap_or(Duration::from_secs(10))
 }
 
 const SERVICE_NAME: &str = "service.name";
@@ -230,6 +266,13 @@ pub fn init() -> TelemetryHandle {
                     .build()
             };
             match exporter {
+                // Over gRPC, transport failures are retried here (see retry.rs).
+                Ok(exporter) if uses_grpc("TRACES") => {
+                    builder = builder.with_batch_exporter(retry::TransportRetry::new(
+                        exporter,
+                        export_timeout("TRACES"),
+                    ))
+                }
                 Ok(exporter) => builder = builder.with_batch_exporter(exporter),
                 Err(e) => eprintln!("telemetry: trace exporter: {e}"),
             }
