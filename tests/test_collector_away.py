@@ -1,0 +1,66 @@
+"""The port that stands in for an away collector: it cuts every connection unanswered, and
+knows which export (path and body) it cut, over HTTP/1.1 and over gRPC."""
+from __future__ import annotations
+
+import gzip
+import http.client
+import time
+
+import grpc
+import pytest
+
+from otelconform.ids import new_trace_id
+from otelconform_fixtures.collector import FakeCollector
+from otelconform_fixtures.collector_away import AwayPort
+
+TRACES = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
+
+
+@pytest.fixture
+def away():
+    port = AwayPort()
+    yield port
+    port.close()
+
+
+def test_an_http_export_is_cut_and_recorded_with_its_body(away):
+    trace_id = new_trace_id()
+    body = gzip.compress(b'{"resourceSpans": [{"traceId": "%s"}]}' % trace_id.encode())
+    connection = http.client.HTTPConnection("127.0.0.1", away.port, timeout=5)
+    with pytest.raises((ConnectionError, http.client.RemoteDisconnected)):
+        connection.request("POST", "/v1/traces", body, {"Content-Encoding": "gzip"})
+        connection.getresponse()
+    tried = away.wait_for(("/v1/traces",), trace_id, after=time.monotonic() + 60, timeout=5)
+    assert tried is not None and tried.path == "/v1/traces" and tried.carries(trace_id)
+    assert not tried.carries(new_trace_id())
+
+
+def test_a_grpc_export_is_cut_unanswered_and_recorded(away):
+    trace_id = new_trace_id()
+    message = b"\n\x12" + bytes.fromhex(trace_id)  # any bytes holding the id will do
+    with grpc.insecure_channel(f"127.0.0.1:{away.port}") as channel:
+        call = channel.unary_unary(TRACES)
+        with pytest.raises(grpc.RpcError) as failure:
+            call(message, timeout=5)
+    assert failure.value.code() == grpc.StatusCode.UNAVAILABLE
+    tried = away.wait_for((TRACES,), trace_id, after=time.monotonic() + 60, timeout=5)
+    assert tried is not None and tried.carries(trace_id)
+
+
+def test_a_later_export_counts_as_tried_after_the_call(away):
+    started = time.monotonic()
+    with grpc.insecure_channel(f"127.0.0.1:{away.port}") as channel:
+        with pytest.raises(grpc.RpcError):
+            channel.unary_unary(TRACES)(b"other", timeout=5)
+    assert away.wait_for((TRACES,), new_trace_id(), after=started, timeout=5) is not None
+    assert away.wait_for(("/v1/logs",), new_trace_id(), after=started, timeout=0.05) is None
+
+
+def test_closing_frees_the_port_for_the_collector(away):
+    port = away.port
+    away.close()
+    collector = FakeCollector(grpc_port=port).start()
+    try:
+        assert collector.grpc_port == port
+    finally:
+        collector.stop()
