@@ -21,6 +21,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/google/uuid"
 	"go.opentelemetry.io/contrib/bridges/otelslog"
@@ -133,15 +134,22 @@ func Setup(ctx context.Context, cfg Config) (*Telemetry, error) {
 		return nil, err
 	}
 
-	// Traces. The SDK reads OTEL_TRACES_SAMPLER[_ARG] and OTEL_BSP_* itself.
+	// Traces. The SDK reads OTEL_TRACES_SAMPLER[_ARG] and OTEL_BSP_* itself. Its first retry
+	// comes 5 s after a refusal by default, so spans made during a short collector restart
+	// wait that long; a first retry after 1 s (as the Python SDK does), bounded by the export
+	// timeout, delivers them sooner. The OTLP spec asks for exponential backoff with jitter,
+	// not for particular intervals.
+	const firstRetry, longestRetry, retryFor = time.Second, 5 * time.Second, 10 * time.Second
 	tpOpts := []sdktrace.TracerProviderOption{sdktrace.WithResource(res)}
 	if exporterEnabled("OTEL_TRACES_EXPORTER", diag) {
 		var exp sdktrace.SpanExporter
 		switch protocol("TRACES", diag) {
 		case "grpc":
-			exp, err = otlptracegrpc.New(ctx)
+			exp, err = otlptracegrpc.New(ctx, otlptracegrpc.WithRetry(otlptracegrpc.RetryConfig{
+				Enabled: true, InitialInterval: firstRetry, MaxInterval: longestRetry, MaxElapsedTime: retryFor}))
 		default:
-			exp, err = otlptracehttp.New(ctx)
+			exp, err = otlptracehttp.New(ctx, otlptracehttp.WithRetry(otlptracehttp.RetryConfig{
+				Enabled: true, InitialInterval: firstRetry, MaxInterval: longestRetry, MaxElapsedTime: retryFor}))
 		}
 		if err != nil {
 			return fail(fmt.Errorf("trace exporter: %w", err))
