@@ -7,7 +7,7 @@ machine hits both alike. Reports percentiles per mode and the overhead of the me
 
     .venv/bin/python bench/overhead.py --reference go --calls 2000 --rounds 4
 
-Only references that honour OTEL_SDK_DISABLED can be compared (go, rust). This is a
+This bench offers go and rust (the check PERF-001 compares every reference). This is a
 benchmark, not a test: it asserts nothing and prints numbers to compare over time.
 """
 from __future__ import annotations
