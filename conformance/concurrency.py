@@ -6,12 +6,12 @@ pool, and pytest's own call of each check waits for that check's outcome and re-
 A check marked ``exclusive`` (it counts calls, or stops the target) runs the ordinary way,
 after every concurrent check has finished. Checks against instances of their own (another
 configuration, see instances.py) start at once, beside them, since they make a few calls and
-mostly wait (for a retry, for silence) - except those that flood their instance with calls,
-which start once the concurrent checks are over, so their load never slows the main
-instance's timed calls; they then run beside the exclusive checks, which they cannot disturb.
-A ``quiet`` check (it times calls) waits for those floods and for the exclusive checks, and
-runs alone beside the checks that only wait. Capture and replay run one check at a time, so a
-replay meets the calls in the order they were recorded.
+mostly wait (for a retry, for silence); the two that flood their instance with a few hundred
+calls start at once too (they add a few tenths of a second of load, well inside what the
+timed checks allow).
+A ``quiet`` check (it times calls) waits for the concurrent checks, those floods and the
+exclusive checks, and runs alone beside the checks that only wait. Capture and replay run one
+check at a time, so a replay meets the calls in the order they were recorded.
 
 PYTEST_DONT_REWRITE: the suite fails checks by raising, never with a bare assert.
 """
@@ -33,7 +33,7 @@ def _parameter_names(function) -> frozenset[str]:
 class ConcurrentChecks:
     def __init__(self, workers: int):
         self._pool = ThreadPoolExecutor(workers, thread_name_prefix="conformance-check")
-        self._later_pool = ThreadPoolExecutor(workers, thread_name_prefix="conformance-instance-check")
+        self._beside_pool = ThreadPoolExecutor(workers, thread_name_prefix="conformance-instance-check")
         self._futures: dict[str, Future] = {}
         self._first: list[Future] = []
         self._exclusive_over = threading.Event()
@@ -47,42 +47,38 @@ class ConcurrentChecks:
             return None
         return {name: suite if name == "suite" else params[name] for name in names}
 
-    def start(self, items, suite, key_of, eligible, beside=lambda item: False, later=lambda item: False,
+    def start(self, items, suite, key_of, eligible, beside=lambda item: False, floods=lambda item: False,
               quiet=lambda item: False) -> None:
         """Run the ``eligible`` checks now, the ``beside`` ones now too (on a pool of their own,
-        not waited for by ``drain``), the ``later`` ones once the ``eligible`` are over, and the
-        ``quiet`` ones one at a time once the ``later`` and the exclusive ones are over too."""
-        deferred, quiet_ones = [], []
+        not waited for by ``drain``; ``floods`` says which of them load the machine), and the
+        ``quiet`` ones one at a time once the ``eligible``, the floods and the exclusive ones
+        are over."""
+        flooding, quiet_ones = [], []
         for item in items:
-            wanted = eligible(item) or beside(item) or later(item) or quiet(item)
+            wanted = eligible(item) or beside(item) or quiet(item)
             arguments = self._arguments(item, suite) if wanted else None
             if arguments is None:
                 continue
-            if later(item) or quiet(item):
+            if quiet(item):
                 future = self._futures[item.nodeid] = Future()
-                (quiet_ones if quiet(item) else deferred).append((future, item, arguments))
+                quiet_ones.append((future, item, arguments))
             elif beside(item):
-                self._futures[item.nodeid] = self._later_pool.submit(self._run, item.obj, arguments, key_of(item))
+                self._futures[item.nodeid] = self._beside_pool.submit(self._run, item.obj, arguments, key_of(item))
+                if floods(item):
+                    flooding.append(self._futures[item.nodeid])
             else:
                 self._futures[item.nodeid] = self._pool.submit(self._run, item.obj, arguments, key_of(item))
                 self._first.append(self._futures[item.nodeid])
-        threading.Thread(target=self._start_later, args=(deferred, quiet_ones, key_of), daemon=True,
-                         name="conformance-later").start()
+        if quiet_ones:
+            threading.Thread(target=self._start_quiet, args=(flooding, quiet_ones, key_of), daemon=True,
+                             name="conformance-quiet").start()
 
     def exclusive_ones_over(self) -> None:
         """Told by the plugin once pytest has run the exclusive checks (they sort first)."""
         self._exclusive_over.set()
 
-    def _start_later(self, deferred, quiet_ones, key_of) -> None:
-        wait(self._first)
-        started = []
-        for future, item, arguments in deferred:
-            inner = self._later_pool.submit(self._run, item.obj, arguments, key_of(item))
-            inner.add_done_callback(lambda done, outer=future: outer.set_result(done.result()))
-            started.append(inner)
-        if not quiet_ones:
-            return
-        wait(started)
+    def _start_quiet(self, flooding, quiet_ones, key_of) -> None:
+        wait(self._first + flooding)
         self._exclusive_over.wait()
         for future, item, arguments in quiet_ones:
             future.set_result(self._run(item.obj, arguments, key_of(item)))
@@ -111,4 +107,4 @@ class ConcurrentChecks:
     def close(self) -> None:
         self._exclusive_over.set()  # a session cut short: let a waiting quiet check go
         self._pool.shutdown(wait=True, cancel_futures=True)
-        self._later_pool.shutdown(wait=True, cancel_futures=True)
+        self._beside_pool.shutdown(wait=True, cancel_futures=True)

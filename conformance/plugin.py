@@ -146,10 +146,11 @@ def pytest_collection_modifyitems(config, items):
         if len(keep) != len(items):
             config.hook.pytest_deselected(items=[i for i in items if i not in keep])
             items[:] = keep
-    # Checks on instances of their own come after the main instance's (they start once its
-    # concurrent checks are over and run beside its exclusive ones); a check that times calls
-    # comes once those are over too; a check that stops the target runs after every other
-    # check (a stable sort keeps the rest in order).
+    # Checks on instances of their own come after the main instance's (they run from the
+    # start, beside them, and pytest meeting the first of them means the main instance's
+    # exclusive checks are over); a check that times calls comes once those are over too; a
+    # check that stops the target runs after every other check (a stable sort keeps the rest
+    # in order).
     items.sort(key=lambda i: 3 if (info := _check_info(i)) and info.runs_last else
                2 if info and info.quiet else int(bool(info and info.configuration)))
 
@@ -222,8 +223,8 @@ def suite(request, _session_suite):
                                lambda i: (info := _check_info(i)) is not None and not info.exclusive
                                and not info.configuration,
                                beside=lambda i: (info := _check_info(i)) is not None and bool(info.configuration)
-                               and not info.exclusive and not info.floods,
-                               later=lambda i: (info := _check_info(i)) is not None and info.floods,
+                               and not info.exclusive,
+                               floods=lambda i: (info := _check_info(i)) is not None and info.floods,
                                quiet=lambda i: (info := _check_info(i)) is not None and info.quiet)
     return _session_suite
 

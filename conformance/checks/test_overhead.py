@@ -27,7 +27,7 @@ LIMIT = 0.05
 CONFIDENCE = 0.99
 CALL_MS = 20
 PAIRS = 120
-WORKERS = 4  # pairs in flight at once: the calls mostly wait, so this cuts the time, not the precision
+WORKERS = 8  # pairs in flight at once: the calls mostly wait, so this cuts the time, not the precision
 WARMUP = 3  # per worker and instance: connections, thread pools and caches warmed before timing
 
 
@@ -66,8 +66,8 @@ def test_perf_001_instrumentation_overhead(suite):
     traced = [trace_id for _, _, trace_id in timed]
     # No false PASS: the comparison means something only if one side really was instrumented
     # and the other really was not.
-    if not instrumented.watch.wait("traces", lambda: instrumented.collector.spans(traced[-1]),
-                                   "the span of the last timed call"):
+    if not instrumented.watch.wait("traces", lambda: any(instrumented.collector.spans(t) for t in traced),
+                                   "a span of the timed calls"):
         pytest.skip("the instrumented instance exported no span of the timed calls, so its latency is not "
                     "that of an instrumented service (see the trace checks)")
     if baseline.collector.exports():

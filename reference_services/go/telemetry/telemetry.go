@@ -134,12 +134,13 @@ func Setup(ctx context.Context, cfg Config) (*Telemetry, error) {
 		return nil, err
 	}
 
-	// Traces. The SDK reads OTEL_TRACES_SAMPLER[_ARG] and OTEL_BSP_* itself. Its first retry
-	// comes 5 s after a refusal by default, so spans made during a short collector restart
-	// wait that long; a first retry after 1 s (as the Python SDK does), bounded by the export
-	// timeout, delivers them sooner. The OTLP spec asks for exponential backoff with jitter,
-	// not for particular intervals.
+	// The exporters' first retry comes 5 s after a refusal by default, so telemetry made
+	// during a short collector restart waits that long (and a shutdown meanwhile waits out
+	// the backoff); a first retry after 1 s (as the Python SDK does), bounded by the export
+	// timeout, delivers it sooner. The OTLP spec asks for exponential backoff with jitter,
+	// not for particular intervals. Every signal retries alike.
 	const firstRetry, longestRetry, retryFor = time.Second, 5 * time.Second, 10 * time.Second
+	// Traces. The SDK reads OTEL_TRACES_SAMPLER[_ARG] and OTEL_BSP_* itself.
 	tpOpts := []sdktrace.TracerProviderOption{sdktrace.WithResource(res)}
 	if exporterEnabled("OTEL_TRACES_EXPORTER", diag) {
 		var exp sdktrace.SpanExporter
@@ -167,9 +168,11 @@ func Setup(ctx context.Context, cfg Config) (*Telemetry, error) {
 		var exp sdkmetric.Exporter
 		switch protocol("METRICS", diag) {
 		case "grpc":
-			exp, err = otlpmetricgrpc.New(ctx)
+			exp, err = otlpmetricgrpc.New(ctx, otlpmetricgrpc.WithRetry(otlpmetricgrpc.RetryConfig{
+				Enabled: true, InitialInterval: firstRetry, MaxInterval: longestRetry, MaxElapsedTime: retryFor}))
 		default:
-			exp, err = otlpmetrichttp.New(ctx)
+			exp, err = otlpmetrichttp.New(ctx, otlpmetrichttp.WithRetry(otlpmetrichttp.RetryConfig{
+				Enabled: true, InitialInterval: firstRetry, MaxInterval: longestRetry, MaxElapsedTime: retryFor}))
 		}
 		if err != nil {
 			return fail(fmt.Errorf("metric exporter: %w", err))
@@ -190,9 +193,11 @@ func Setup(ctx context.Context, cfg Config) (*Telemetry, error) {
 		var exp sdklog.Exporter
 		switch protocol("LOGS", diag) {
 		case "grpc":
-			exp, err = otlploggrpc.New(ctx)
+			exp, err = otlploggrpc.New(ctx, otlploggrpc.WithRetry(otlploggrpc.RetryConfig{
+				Enabled: true, InitialInterval: firstRetry, MaxInterval: longestRetry, MaxElapsedTime: retryFor}))
 		default:
-			exp, err = otlploghttp.New(ctx)
+			exp, err = otlploghttp.New(ctx, otlploghttp.WithRetry(otlploghttp.RetryConfig{
+				Enabled: true, InitialInterval: firstRetry, MaxInterval: longestRetry, MaxElapsedTime: retryFor}))
 		}
 		if err != nil {
 			return fail(fmt.Errorf("log exporter: %w", err))
