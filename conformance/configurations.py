@@ -33,6 +33,9 @@ class Configuration:
     needs_other_collector: bool = False
     companions: tuple[str, ...] = ()  # configurations its checks also use, started along with it
     away_at_start: bool = False  # the collector's ports cut every connection until a check brings it up
+    # Both endpoints are one port that takes either transport (fixtures/transport_front.py), so
+    # an export over the transport the service was not told to use is seen at once.
+    either_transport: bool = False
 
 
 def _env(**variables: str) -> tuple[tuple[str, str], ...]:
@@ -68,7 +71,8 @@ CONFIGURATIONS: dict[str, Configuration] = {c.name: c for c in (
     _configuration("propagators-tracecontext", _env(OTEL_PROPAGATORS="tracecontext")),
     _configuration("propagators-both", _env(OTEL_PROPAGATORS="tracecontext,baggage")),
     _configuration("propagators-none", _env(OTEL_PROPAGATORS="none")),
-    *(_configuration(f"protocol-{p.replace('/', '-')}", _env(OTEL_EXPORTER_OTLP_PROTOCOL=p), protocol=p)
+    *(_configuration(f"protocol-{p.replace('/', '-')}", _env(OTEL_EXPORTER_OTLP_PROTOCOL=p),
+                     "the collector takes either transport on one port", protocol=p, either_transport=True)
       for p in ("grpc", "http/protobuf", "http/json")),
     _configuration("per-signal-endpoint", _env(OTEL_EXPORTER_OTLP_TRACES_ENDPOINT="{traces_endpoint}"),
                    http_paths=((PER_SIGNAL_PATH, "traces"),), needs_other_collector=True),
@@ -77,7 +81,8 @@ CONFIGURATIONS: dict[str, Configuration] = {c.name: c for c in (
     Configuration("exporter-timeout", _summary(_env(OTEL_EXPORTER_OTLP_TIMEOUT=str(EXPORT_TIMEOUT_MS)),
                                                FaultPlan(answers.held(5)).describe()),
                   _env(OTEL_EXPORTER_OTLP_TIMEOUT=str(EXPORT_TIMEOUT_MS)), faults=lambda: FaultPlan(answers.held(5))),
-    _configuration("sdk-disabled", _env(OTEL_SDK_DISABLED="true")),
+    # Metrics every 100 ms, so that an SDK exporting them anyway is seen within ENV-040's second.
+    _configuration("sdk-disabled", _env(OTEL_SDK_DISABLED="true", OTEL_METRIC_EXPORT_INTERVAL="100")),
     # The overhead check's pair, identical but for the switch, exporting at an everyday pace
     # (the SDKs' default log delay; a fifth of their span delay) rather than every 5 ms.
     Configuration("overhead-instrumented", _summary(OVERHEAD_PACE, "timed against a twin started with "

@@ -23,6 +23,7 @@ from otelconform_fixtures.collector import FakeCollector
 from otelconform_fixtures.collector_away import AwayPort
 from otelconform_fixtures.downstream import DownstreamServer
 from otelconform_fixtures.target import LaunchedTarget, TargetError
+from otelconform_fixtures.transport_front import TransportFront
 
 from . import ids
 from .client import TargetClient
@@ -31,8 +32,10 @@ from .observe import SignalWatch
 from .verdicts import TargetUnresponsive
 
 # The export pace of the instances of other configurations (a configuration may set its own).
+# No check of theirs judges metrics (ENV-040's instance sets its own interval): a metric
+# export a second from twenty instances cost a C reference's run 2 s of JSON decoding.
 INSTANCE_PACE = {"OTEL_BSP_SCHEDULE_DELAY": "50", "OTEL_BLRP_SCHEDULE_DELAY": "50",
-                 "OTEL_METRIC_EXPORT_INTERVAL": "1000"}
+                 "OTEL_METRIC_EXPORT_INTERVAL": "60000"}
 
 
 @dataclass
@@ -48,6 +51,7 @@ class Instance:
     downstream: DownstreamServer  # its own, so its Relays never count as the main instance's
     env: dict[str, str] = field(default_factory=dict)  # what it was started with, for messages
     away: dict[str, AwayPort] = field(default_factory=dict)  # "grpc"/"http": where the collector will be
+    front: TransportFront | None = None  # the one port of both endpoints, for either_transport
 
     def bring_collector_back(self) -> None:
         """Start the collector where its ports were cutting connections (away_at_start)."""
@@ -98,7 +102,7 @@ class InstancePool:
 
     def _start(self, configuration: Configuration) -> Instance:
         collector = FakeCollector(faults=configuration.faults())
-        other = downstream = None
+        other = downstream = front = None
         away: dict[str, AwayPort] = {}
         try:
             downstream = DownstreamServer().start()
@@ -112,15 +116,20 @@ class InstancePool:
                 other.start()
                 other.start_http()
             protocol = configuration.protocol or self.protocol
-            endpoints = ({kind: f"http://127.0.0.1:{port.port}" for kind, port in away.items()} if away else
-                         {"grpc": collector.endpoint("grpc"), "http": collector.endpoint("http")})
+            if configuration.either_transport:
+                front = TransportFront(collector.grpc_port, collector.http.port)
+                endpoints = {"grpc": f"http://127.0.0.1:{front.port}", "http": f"http://127.0.0.1:{front.port}"}
+            elif away:
+                endpoints = {kind: f"http://127.0.0.1:{port.port}" for kind, port in away.items()}
+            else:
+                endpoints = {"grpc": collector.endpoint("grpc"), "http": collector.endpoint("http")}
             places = {"endpoint": endpoints["grpc" if protocol == "grpc" else "http"], "http_endpoint": endpoints["http"],
                       "token": self.token,
                       # Over gRPC a per-signal endpoint is another receiver; over HTTP, a full URL.
                       "traces_endpoint": (other.endpoint("grpc") if protocol == "grpc" and other else
                                           endpoints["http"] + PER_SIGNAL_PATH)}
-            # No check of these instances judges metrics, and none waits on a batch timer the way
-            # the main instance's hundreds of checks do: the main instance's 5 ms timers, twenty
+            # None of these instances' checks waits on a batch timer the way the main
+            # instance's hundreds of checks do: the main instance's 5 ms timers, twenty
             # times over, would keep a core busy with idle wake-ups (3-4 % of a core per idle Go
             # instance) and slow every call the suite makes meanwhile.
             env = {**self.base_env, "OTEL_EXPORTER_OTLP_ENDPOINT": places["endpoint"],
@@ -136,11 +145,13 @@ class InstancePool:
             for server in (other, downstream):
                 if server is not None:
                     server.stop()
+            if front is not None:
+                front.close()
             raise
         watch = SignalWatch(collector, self.telemetry_timeout,
                             f"the service was started with {configuration.summary}")
         return Instance(configuration, collector, other, target, self.main_client.sibling(target.address),
-                        watch, downstream, env, away)
+                        watch, downstream, env, away, front)
 
     def stop_all(self) -> None:
         """Stop every instance at once (in parallel: each may take its exporters' flush)."""
@@ -166,6 +177,8 @@ class InstancePool:
         instance.collector.stop()
         for port in instance.away.values():
             port.close()
+        if instance.front is not None:
+            instance.front.close()
         instance.downstream.stop()
         if instance.other_collector is not None:
             instance.other_collector.stop()

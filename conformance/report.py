@@ -39,6 +39,12 @@ def session_lines(meta: dict) -> list[str]:
         lines.append(f"session error: {meta['session_error']}")
     for signal, text in sorted((meta.get("diagnoses") or {}).items()):
         lines.append(f"diagnosis ({signal}): {text}")
+    if meta.get("ignored_fields"):
+        fields = meta["ignored_fields"]
+        lines.append(f"OTLP/JSON fields ignored (names this OTLP version does not have; the spec has receivers "
+                     f"ignore them, so no check saw their values): {', '.join(fields[:10])}"
+                     f"{f' and {len(fields) - 10} more' if len(fields) > 10 else ''}; if they are misspelled "
+                     f"(snake_case instead of lowerCamelCase, say), fix the exporter's JSON keys")
     if meta.get("ending"):
         lines.append(f"target ending: {meta['ending']}")
     return lines

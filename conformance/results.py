@@ -88,6 +88,7 @@ class Results:
             merged["profile"] = "/".join(profiles)
             merged["profile_reason"] = "; ".join(sorted({m["profile_reason"] for m in self.sessions}))
         merged["diagnoses"] = {k: v for m in self.sessions for k, v in (m.get("diagnoses") or {}).items()}
+        merged["ignored_fields"] = sorted({f for m in self.sessions for f in m.get("ignored_fields", ())})
         endings = sorted({m["ending"] for m in self.sessions if m.get("ending")})
         merged["ending"] = "; ".join(endings) or None
         errors = sorted({m["session_error"] for m in self.sessions if m.get("session_error")})

@@ -127,7 +127,8 @@ class Suite:
                 "semconv": self.profile.semconv, "trace_context_level": self.trace_context_level,
                 "transports": sorted({e.transport for e in self.collector.exports() if not e.error}),
                 "ending": ending.describe(SHUTDOWN_GRACE) if ending else None,
-                "diagnoses": dict(self.watch.diagnoses)}
+                "diagnoses": dict(self.watch.diagnoses),
+                "ignored_fields": sorted({f for e in self.collector.exports() for f in e.ignored_fields})}
 
 
 def start_spare(config, suite: Suite) -> LaunchedTarget:

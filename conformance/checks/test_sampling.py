@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import math
 import time
-from concurrent.futures import ThreadPoolExecutor
 
 from otelconform.configurations import SAMPLER_RATIO
 from otelconform.ids import is_suite_trace, new_span_id, new_trace_id, traceparent, unique
@@ -70,8 +69,8 @@ def _sampled_roots(view, tag: str, calls: int) -> int:
     concurrently), so once a root Relay made afterwards and seen sampled has its span in,
     every earlier sampled span is in too."""
     started = time.monotonic()
-    with ThreadPoolExecutor(4) as pool:
-        list(pool.map(lambda p: view.client.echo(p).require(), [unique(tag) for _ in range(calls)]))
+    for result in view.client.echo_burst([unique(tag) for _ in range(calls)]):
+        result.require()
     marker = None
     for _ in range(MARKER_TRIES):
         _, trace_id, _, flags = _relay(view, unique(f"{tag} marker"))
