@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from otelconform_fixtures.collector import FakeCollector
+
 ROOT = Path(__file__).resolve().parents[1]
 PYTHON_REFERENCE = f"{ROOT}/reference_services/python/run.sh"
 PYTHON_MANIFEST = ROOT / "reference_services/python/conformance.yaml"
@@ -65,3 +67,12 @@ def run_suite(tmp_path: Path, *args: str, env: dict | None = None, timeout: floa
 @pytest.fixture
 def suite_runner(tmp_path):
     return lambda *args, **kw: run_suite(tmp_path, *args, **kw)
+
+
+@pytest.fixture
+def collector():
+    """A fake collector serving OTLP/gRPC and OTLP/HTTP on ephemeral ports."""
+    c = FakeCollector().start()
+    c.start_http()
+    yield c
+    c.stop()

@@ -17,15 +17,6 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
-from otelconform_fixtures.collector import FakeCollector
-
-
-@pytest.fixture
-def collector():
-    c = FakeCollector().start()
-    c.start_http()
-    yield c
-    c.stop()
 
 
 def _export_one_span(endpoint: str, name: str = "unit/Span") -> None:

@@ -13,16 +13,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
 from otelconform.ids import new_span_id, new_trace_id
-from otelconform_fixtures.collector import FakeCollector
 from otelconform_fixtures.transport_front import TransportFront
-
-
-@pytest.fixture
-def collector():
-    c = FakeCollector().start()
-    c.start_http()
-    yield c
-    c.stop()
 
 
 @pytest.fixture
