@@ -75,8 +75,10 @@ def _request(trace_id: str, span_id: str) -> trace_service_pb2.ExportTraceServic
 
 def test_the_spans_of_a_whole_grpc_export_are_known_and_a_foreign_body_holds_none(away):
     trace_id, span_id = new_trace_id(), new_span_id()
-    with grpc.insecure_channel(f"127.0.0.1:{away.port}") as channel:
-        for message in (_request(trace_id, span_id).SerializeToString(), b"\xff not protobuf"):
+    # A channel per export: a channel whose connection was cut backs off and fails the next
+    # call without connecting.
+    for message in (_request(trace_id, span_id).SerializeToString(), b"\xff not protobuf"):
+        with grpc.insecure_channel(f"127.0.0.1:{away.port}") as channel:
             with pytest.raises(grpc.RpcError):
                 channel.unary_unary(TRACES)(message, timeout=5)
     assert away.wait_for(lambda t: len(away.tried) >= 2, timeout=5) is not None
