@@ -6,10 +6,10 @@ pool, and pytest's own call of each check waits for that check's outcome and re-
 A check marked ``exclusive`` (it counts calls, or stops the target) runs the ordinary way,
 after every concurrent check has finished. Checks against instances of their own (another
 configuration, see instances.py) start at once, beside them, since they make a few calls and
-mostly wait (for a retry, for silence); the two that flood their instance with a few hundred
-calls start at once too (they add a few tenths of a second of load, well inside what the
-timed checks allow).
-A ``quiet`` check (it times calls) waits for the concurrent checks, those floods and the
+mostly wait (for a retry, for silence) - except the two that flood their instance with a
+few hundred calls, which start once the concurrent checks are over (their load made a
+loaded machine's Python targets end a deadline-bound span late); they then run beside the
+exclusive checks. A ``quiet`` check (it times calls) waits for those floods and for the
 exclusive checks, and runs alone beside the checks that only wait. Capture and replay run one
 check at a time, so a replay meets the calls in the order they were recorded.
 
@@ -50,35 +50,39 @@ class ConcurrentChecks:
     def start(self, items, suite, key_of, eligible, beside=lambda item: False, floods=lambda item: False,
               quiet=lambda item: False) -> None:
         """Run the ``eligible`` checks now, the ``beside`` ones now too (on a pool of their own,
-        not waited for by ``drain``; ``floods`` says which of them load the machine), and the
-        ``quiet`` ones one at a time once the ``eligible``, the floods and the exclusive ones
-        are over."""
+        not waited for by ``drain``), the ``floods`` among them once the ``eligible`` are over,
+        and the ``quiet`` ones one at a time once the floods and the exclusive ones are over."""
         flooding, quiet_ones = [], []
         for item in items:
             wanted = eligible(item) or beside(item) or quiet(item)
             arguments = self._arguments(item, suite) if wanted else None
             if arguments is None:
                 continue
-            if quiet(item):
+            if quiet(item) or (beside(item) and floods(item)):
                 future = self._futures[item.nodeid] = Future()
-                quiet_ones.append((future, item, arguments))
+                (quiet_ones if quiet(item) else flooding).append((future, item, arguments))
             elif beside(item):
                 self._futures[item.nodeid] = self._beside_pool.submit(self._run, item.obj, arguments, key_of(item))
-                if floods(item):
-                    flooding.append(self._futures[item.nodeid])
             else:
                 self._futures[item.nodeid] = self._pool.submit(self._run, item.obj, arguments, key_of(item))
                 self._first.append(self._futures[item.nodeid])
-        if quiet_ones:
-            threading.Thread(target=self._start_quiet, args=(flooding, quiet_ones, key_of), daemon=True,
-                             name="conformance-quiet").start()
+        threading.Thread(target=self._start_later, args=(flooding, quiet_ones, key_of), daemon=True,
+                         name="conformance-later").start()
 
     def exclusive_ones_over(self) -> None:
         """Told by the plugin once pytest has run the exclusive checks (they sort first)."""
         self._exclusive_over.set()
 
-    def _start_quiet(self, flooding, quiet_ones, key_of) -> None:
-        wait(self._first + flooding)
+    def _start_later(self, flooding, quiet_ones, key_of) -> None:
+        wait(self._first)
+        started = []
+        for future, item, arguments in flooding:
+            inner = self._beside_pool.submit(self._run, item.obj, arguments, key_of(item))
+            inner.add_done_callback(lambda done, outer=future: outer.set_result(done.result()))
+            started.append(inner)
+        if not quiet_ones:
+            return
+        wait(started)
         self._exclusive_over.wait()
         for future, item, arguments in quiet_ones:
             future.set_result(self._run(item.obj, arguments, key_of(item)))

@@ -34,7 +34,7 @@ class CheckInfo:
     needs: tuple[str, ...] = ()  # session resources the plugin prepares for it ("generated inputs")
     configuration: str = ""  # runs against its own instance started so (configurations.py)
     quiet: bool = False  # times calls: runs alone, once the checks that load the machine are over
-    floods: bool = False  # makes hundreds of calls: the quiet checks wait for it
+    floods: bool = False  # makes hundreds of calls: starts once the main instance's concurrent checks are over
 
 
 REGISTRY: dict[str, CheckInfo] = {}

@@ -10,10 +10,11 @@ from urllib.parse import unquote
 import pytest
 
 from otelconform.configurations import EXPORT_TIMEOUT_MS, PER_SIGNAL_PATH
+from otelconform.contract import pb
 from otelconform.ids import unique
 from otelconform.instances import instance_for
 from otelconform.registry import check
-from otelconform.verdicts import Mismatch, expect_equal
+from otelconform.verdicts import Mismatch, NoTelemetry, expect_equal
 
 from ._calls import traced_echo_span
 
@@ -30,8 +31,20 @@ def _exports_after_a_call(view, signal: str = "traces"):
 def _transport(suite, protocol: str) -> None:
     view = instance_for(suite, f"protocol-{protocol.replace('/', '-')}")
     view.client.echo(unique("env-protocol")).require()
-    exports = view.watch.wait("traces", lambda: [e for e in view.collector.exports() if not e.error],
-                              "any decodable export")
+    view.client.log(unique("env-protocol log"), pb.SEVERITY_INFO, {}).require()
+
+    def decodable(signal: str):
+        return [e for e in view.collector.exports(signal) if not e.error]
+
+    view.watch.wait("traces", lambda: decodable("traces"), "a decodable traces export")
+    # The variable is every signal's: traces on the right transport say nothing of the logs
+    # and metrics (Go's trace exporter reads http/json, its log and metric exporters do not).
+    for signal in ("logs", "metrics"):
+        try:
+            view.watch.wait(signal, lambda s=signal: decodable(s), f"a decodable {signal} export")
+        except NoTelemetry:
+            pass  # a service that exports no such signal is judged on those it does export
+    exports = [e for e in view.collector.exports() if not e.error]
     expect_equal(f"OTLP transports used with OTEL_EXPORTER_OTLP_PROTOCOL={protocol}", [protocol],
                  sorted({e.transport for e in exports}),
                  fix="build the exporters from OTEL_EXPORTER_OTLP_PROTOCOL (and its per-signal variants)")
