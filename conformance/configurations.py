@@ -72,7 +72,8 @@ CONFIGURATIONS: dict[str, Configuration] = {c.name: c for c in (
     _configuration("propagators-both", _env(OTEL_PROPAGATORS="tracecontext,baggage")),
     _configuration("propagators-none", _env(OTEL_PROPAGATORS="none")),
     # Metrics every 100 ms: the transport of every signal is judged.
-    *(_configuration(f"protocol-{p.replace('/', '-')}", _env(OTEL_EXPORTER_OTLP_PROTOCOL=p, OTEL_METRIC_EXPORT_INTERVAL="100"),
+    *(_configuration(f"protocol-{p.replace('/', '-')}",
+                     _env(OTEL_EXPORTER_OTLP_PROTOCOL=p, OTEL_METRIC_EXPORT_INTERVAL="100"),
                      "the collector takes either transport on one port", protocol=p, either_transport=True)
       for p in ("grpc", "http/protobuf", "http/json")),
     _configuration("per-signal-endpoint", _env(OTEL_EXPORTER_OTLP_TRACES_ENDPOINT="{traces_endpoint}"),

@@ -8,7 +8,6 @@ import http.client
 import json
 import socket
 import threading
-import time
 
 import pytest
 from google.protobuf import json_format
@@ -45,9 +44,9 @@ def _status_line(response: bytes) -> str:
 def test_a_huge_content_length_is_refused_before_the_body_is_read(collector):
     head = (b"POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-protobuf\r\n"
             b"Content-Length: 1073741824\r\n\r\n")
-    started = time.monotonic()
+    # Only 1 KB of the body is ever sent: an answer at all says it was refused unread.
     response = _raw_exchange(collector.http.port, head + b"\0" * 1024)
-    assert _status_line(response).startswith("HTTP/1.1 413") and time.monotonic() - started < 2
+    assert _status_line(response).startswith("HTTP/1.1 413")
     assert collector.exports() == []
 
 
@@ -98,10 +97,10 @@ def test_slow_clients_neither_block_an_export_nor_take_a_thread_each(collector):
         slow.append(connection)
     try:
         trace_id = new_trace_id()
-        started = time.monotonic()
+        # A receiver blocked by the slow clients would let this time out.
         connection = http.client.HTTPConnection("127.0.0.1", collector.http.port, timeout=5)
         connection.request("POST", "/v1/traces", _document(trace_id), JSON)
-        assert connection.getresponse().status == 200 and time.monotonic() - started < 2
+        assert connection.getresponse().status == 200
         assert collector.spans(trace_id)
         assert threading.active_count() - before < 10
     finally:

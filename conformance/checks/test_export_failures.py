@@ -160,9 +160,10 @@ def test_exp_006_collector_away_at_start(suite):
     view.instance.bring_collector_back()
     back = time.monotonic()
 
+    cut_spans = tried.spans(transport)
+
     def missing() -> list[tuple[str, str]]:
-        wanted = tried.spans(transport)
-        lost = [(t, s) for t, s in wanted if not any(sp.span_id == s for sp in view.collector.spans(t))]
+        lost = [(t, s) for t, s in cut_spans if not any(sp.span_id == s for sp in view.collector.spans(t))]
         return lost + ([] if view.collector.spans(trace_id) else [(trace_id, "")])
 
     if view.collector.wait_for(lambda: not missing(), RETRY_WAIT_S):
@@ -172,7 +173,7 @@ def test_exp_006_collector_away_at_start(suite):
     cut = [pair for pair in lost if pair[1]]
     arrived = f"{len(view.collector.exports('traces'))} traces export(s) arrived since"
     if cut:
-        raise Mismatch(f"expected the {len(tried.spans(transport))} span(s) of the traces export cut unanswered "
+        raise Mismatch(f"expected the {len(cut_spans)} span(s) of the traces export cut unanswered "
                        f"while the collector was away (to {tried.path}) to arrive once it was back, {len(cut)} did "
                        f"not within {RETRY_WAIT_S:g}s (first: trace {cut[0][0]} span {cut[0][1]}; {arrived}); "
                        f"retry exports that fail on the transport (connection refused or reset) with backoff")

@@ -45,9 +45,12 @@ def _transport(suite, protocol: str) -> None:
         except NoTelemetry:
             pass  # a service that exports no such signal is judged on those it does export
     exports = [e for e in view.collector.exports() if not e.error]
+    per_signal = "; ".join(f"{signal}: {', '.join(sorted({e.transport for e in exports if e.signal == signal}))}"
+                           for signal in ("traces", "logs", "metrics") if any(e.signal == signal for e in exports))
     expect_equal(f"OTLP transports used with OTEL_EXPORTER_OTLP_PROTOCOL={protocol}", [protocol],
                  sorted({e.transport for e in exports}),
-                 fix="build the exporters from OTEL_EXPORTER_OTLP_PROTOCOL (and its per-signal variants)")
+                 fix=f"build every signal's exporter from OTEL_EXPORTER_OTLP_PROTOCOL (and its per-signal "
+                     f"variants); seen per signal: {per_signal}")
 
 
 @check("ENV-030", "SHOULD", "OTEL_EXPORTER_OTLP_PROTOCOL=grpc is honoured",
