@@ -39,7 +39,7 @@ def test_shut_001_sigterm_flushes_and_exits(suite):
     problems = []
     if not ending.in_time or ending.exit_code != 0:
         problems.append(f"expected exit status 0 within {SHUTDOWN_GRACE:g}s of SIGTERM, but the service "
-                        f"{ending.describe(SHUTDOWN_GRACE)}")
+                        f"{ending.describe(SHUTDOWN_GRACE)}{_last_words(target)}")
     if "traces" in signals and not any(s.parent_span_id == parent_id for s in suite.collector.spans(trace_id)):
         problems.append(f"the span of the Log call made just before SIGTERM (trace {trace_id}) never arrived")
     if "logs" in signals and not any(r.body == message for r in suite.collector.logs()):
@@ -59,3 +59,9 @@ def test_shut_001_sigterm_flushes_and_exits(suite):
     if problems:
         raise Mismatch("; ".join(problems) + f" (the service {ending.describe(SHUTDOWN_GRACE)}); on SIGTERM "
                        "shut the tracer, logger and meter providers down (which flushes them) before exiting")
+
+
+def _last_words(target, lines: int = 8) -> str:
+    """What a service that hung or failed in shutdown last wrote to stderr: often the reason."""
+    tail = target.stderr_tail(lines).strip() if hasattr(target, "stderr_tail") else ""
+    return f" (its stderr ended with: {tail!r})" if tail else ""

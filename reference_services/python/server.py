@@ -6,9 +6,11 @@ traces, metrics and logs over OTLP/gRPC as configured by the standard OTEL_* var
 """
 from __future__ import annotations
 
+import faulthandler
 import logging
 import os
 import signal
+import socket
 import sys
 import threading
 from concurrent import futures
@@ -30,6 +32,12 @@ pb, services = grpc.protos_and_services("conformance_v1.proto")  # generated in 
 # gRPC C-core refuses request metadata over 8 KiB at random (its soft limit), which would drop
 # a baggage of the 8,192 bytes W3C Baggage requires to be propagated; these limits fit it.
 METADATA_LIMITS = [("grpc.max_metadata_size", 64 * 1024), ("grpc.absolute_max_metadata_size", 64 * 1024)]
+# Two instances handed the same port would otherwise share it silently and answer each
+# other's calls.
+EXCLUSIVE_PORT = [("grpc.so_reuseport", 0)]
+# The contract allows 10 s from SIGTERM to exit; a shutdown still running after this long
+# leaves every thread's stack on stderr, so a hang can be told from a slow flush.
+SHUTDOWN_WATCHDOG_SECONDS = 8
 
 log = logging.getLogger("conformance.reference")
 log.setLevel(logging.DEBUG)  # Log may ask for any severity; the root logger stays at INFO for libraries
@@ -95,7 +103,32 @@ class Conformance(services.ConformanceServicer):
             yield pb.EchoResponse(payload=request.payload)
 
 
+class TerminationSignals:
+    """Waits for SIGTERM or SIGINT, whichever thread the kernel hands it to.
+
+    CPython runs a Python signal handler in the main thread only, while the kernel may hand a
+    process's signal to any of gRPC's or the SDK's threads; a main thread asleep on a lock
+    would then sleep through it. The wakeup fd is written by whichever thread took it.
+    Install from the main thread, before any server thread exists.
+    """
+
+    WANTED = frozenset({signal.SIGTERM, signal.SIGINT})
+
+    def __init__(self):
+        self._reader, self._writer = socket.socketpair()
+        self._writer.setblocking(False)
+        signal.set_wakeup_fd(self._writer.fileno(), warn_on_full_buffer=False)
+        for sig in self.WANTED:
+            signal.signal(sig, lambda *_: None)  # replaces the default action; the fd does the rest
+
+    def wait(self) -> None:
+        while self._reader.recv(1)[0] not in self.WANTED:
+            pass
+
+
 def serve() -> int:
+    # Before any server thread exists, so no SIGTERM can meet the default action.
+    termination = TerminationSignals()
     mutant = mutants.active()
     telemetry = setup_telemetry(mutant)
     tracer_provider = trace.get_tracer_provider()
@@ -113,7 +146,7 @@ def serve() -> int:
             records_per_call=2 if mutant == "duration-recorded-twice" else 1))
 
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=16), interceptors=interceptors,
-                         options=METADATA_LIMITS)
+                         options=METADATA_LIMITS + EXCLUSIVE_PORT)
     services.add_ConformanceServicer_to_server(Conformance(mutant), server)
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
@@ -125,12 +158,10 @@ def serve() -> int:
     health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
     log.info("serving", extra={"otel_attributes": {"address": address, "mutant": mutant or ""}})
 
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    stop.wait()
+    termination.wait()
     if mutant == "no-flush-on-exit":
         os._exit(0)
+    faulthandler.dump_traceback_later(SHUTDOWN_WATCHDOG_SECONDS, exit=False)
     health_servicer.enter_graceful_shutdown()
     server.stop(grace=5).wait()
     telemetry.shutdown()
