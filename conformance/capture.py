@@ -122,7 +122,8 @@ class ReplayCollector(FakeCollector):
     """A collector fed from the capture, revealing each export when the clock reaches it."""
 
     def __init__(self, exports: list[dict], clock: VirtualClock):
-        super().__init__()
+        # The capture holds only what the live collector kept: replay keeps all of it.
+        super().__init__(memory_cap_bytes=2**62)
         self._clock = clock
         self._pending = sorted(
             (Export(e["signal"], e["transport"], base64.b64decode(e["raw"]),

@@ -12,7 +12,7 @@ from typing import Callable
 
 # Suite-made trace ids start with this marker so a span the target rooted itself can be
 # told apart from one continuing a suite trace, even across parallel workers.
-SUITE_MARKER = bytes.fromhex("5c0f")
+from otelconform_fixtures.otlp import SUITE_MARKER
 
 # While a check runs under --capture-run or --replay: an object with draw(make) -> str.
 source = None

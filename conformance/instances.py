@@ -27,6 +27,7 @@ from otelconform_fixtures.transport_front import TransportFront
 
 from . import ids
 from .client import TargetClient
+from .contract import KEEP_WHOLE
 from .configurations import CONFIGURATIONS, PER_SIGNAL_PATH, Configuration
 from .observe import SignalWatch
 from .verdicts import TargetUnresponsive
@@ -101,7 +102,7 @@ class InstancePool:
                                      f"(it may ignore one it does not support)") from None
 
     def _start(self, configuration: Configuration) -> Instance:
-        collector = FakeCollector(faults=configuration.faults())
+        collector = FakeCollector(faults=configuration.faults(), keep_whole=KEEP_WHOLE)
         other = downstream = front = None
         away: dict[str, AwayPort] = {}
         try:

@@ -4,6 +4,10 @@ PYTEST_DONT_REWRITE: the suite fails checks by raising, never with a bare assert
 """
 from __future__ import annotations
 
+import argparse
+
+from otelconform_fixtures.retention import DEFAULT_CAP_BYTES
+
 from .profiles import PROFILES
 
 FAIL_ON = ("must", "should", "may", "none")
@@ -46,6 +50,10 @@ def pytest_addoption(parser):
                     help="deadline of each call the suite makes to the target (default 5)")
     group.addoption("--ready-timeout", type=float, default=30.0,
                     help="seconds a launched target has to report SERVING (default 30)")
+    group.addoption("--collector-memory", type=_positive_mib, default=DEFAULT_CAP_BYTES // 2**20, metavar="MIB",
+                    help="memory the suite's collector may spend on telemetry outside the suite's own "
+                         "traces; past it, the oldest such exports are dropped and the report says how "
+                         f"many (default {DEFAULT_CAP_BYTES // 2**20})")
     group.addoption("--fail-on", default="must", choices=FAIL_ON,
                     help="lowest check level whose failure fails the run (default must)")
     group.addoption("--findings", metavar="FILE", help="write the per-check findings as JSON")
@@ -58,6 +66,12 @@ def pytest_addoption(parser):
                          "1 runs them one at a time)")
     group.addoption("--markdown", metavar="FILE",
                     help="write a Markdown summary (also appended to $GITHUB_STEP_SUMMARY when set)")
+
+
+def _positive_mib(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of MiB, at least 1, got {text!r}")
+    return int(text)
 
 
 def repair_rootdir(early_config) -> None:

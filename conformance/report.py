@@ -45,6 +45,8 @@ def session_lines(meta: dict) -> list[str]:
                      f"ignore them, so no check saw their values): {', '.join(fields[:10])}"
                      f"{f' and {len(fields) - 10} more' if len(fields) > 10 else ''}; if they are misspelled "
                      f"(snake_case instead of lowerCamelCase, say), fix the exporter's JSON keys")
+    if meta.get("dropped"):
+        lines.append(f"collector memory cap reached: {meta['dropped']}")
     if meta.get("ending"):
         lines.append(f"target ending: {meta['ending']}")
     return lines

@@ -23,7 +23,7 @@ from . import ids
 from .capture import ReplayClient, ReplayCollector, ReplayDownstream, ReplayedTarget, VirtualClock
 from .client import TargetClient
 from .exact_headers import ExactHeaderClient
-from .contract import SERVICE
+from .contract import KEEP_WHOLE, SERVICE
 from .observe import SignalWatch
 from .profiles import Profile, detect_profile, get_profile
 from .verdicts import CheckFailure
@@ -128,7 +128,12 @@ class Suite:
                 "transports": sorted({e.transport for e in self.collector.exports() if not e.error}),
                 "ending": ending.describe(SHUTDOWN_GRACE) if ending else None,
                 "diagnoses": dict(self.watch.diagnoses),
-                "ignored_fields": sorted({f for e in self.collector.exports() for f in e.ignored_fields})}
+                "ignored_fields": sorted({f for e in self.collector.exports() for f in e.ignored_fields}),
+                "dropped": self._dropped()}
+
+    def _dropped(self) -> str | None:
+        dropped = self.collector.dropped()
+        return dropped.describe(self.collector.memory_cap_bytes) if dropped else None
 
 
 def start_spare(config, suite: Suite) -> LaunchedTarget:
@@ -188,7 +193,8 @@ def start_live(config) -> Suite:
     address, command = config.getoption("--target"), config.getoption("--target-cmd")
     launch = bool(command)
     grpc_port, http_port = config.getoption("--otlp-port"), config.getoption("--otlp-http-port")
-    collector = FakeCollector(grpc_port=grpc_port if grpc_port is not None else (0 if launch else 4317))
+    collector = FakeCollector(grpc_port=grpc_port if grpc_port is not None else (0 if launch else 4317),
+                              memory_cap_bytes=config.getoption("--collector-memory") * 2**20, keep_whole=KEEP_WHOLE)
     downstream = launched = client = None
     try:
         collector.start()
