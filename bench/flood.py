@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -50,7 +51,8 @@ def one_run(name: str, workdir: Path, flood: dict | None) -> dict:
         flooder = subprocess.Popen(
             [sys.executable, str(Path(__file__).with_name("flooder.py")), f"--target=127.0.0.1:{port}",
              f"--spans-per-second={flood['rate']}", f"--batch={flood['batch']}"],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+            env={**os.environ, "GRPC_VERBOSITY": "ERROR"})  # the suite closing its port is no news
     started = time.monotonic()
     proc = subprocess.run([sys.executable, "-c", PEAK_RSS, str(rss_file), *args], cwd=workdir,
                           capture_output=True, text=True, timeout=600)

@@ -19,10 +19,12 @@ from dataclasses import asdict, dataclass, field
 import grpc
 
 from otelconform_fixtures.collector import Export, FakeCollector
+from otelconform_fixtures.retention import UNCAPPED
 from otelconform_fixtures.downstream import ObservedCall
 from otelconform_fixtures.target import Ending
 
 from .client import CallResult, ContractCalls
+from .redaction import REDACTED
 
 FORMAT = 1
 CODES = {c.name: c for c in grpc.StatusCode}
@@ -70,25 +72,34 @@ def _call_to_json(r: CallResult) -> dict:
 
 
 def save(path: str, suite, recorder: Recorder) -> None:
+    """Write the capture; credential-bearing metadata is redacted (export bodies stay as sent:
+    replay decodes them byte for byte)."""
+    redact = suite.redactor
     document = {
         "format": FORMAT,
-        "suite": suite.meta() | {"launched": suite.launched is not None, "service_name": suite.service_name,
-                                 "address": suite.client.address, "protocol": suite.protocol,
-                                 "probe_calls": suite.probe_calls, "exporter_setup": suite.watch.exporter_setup},
+        "suite": redact.scrub(suite.meta() | {
+            "launched": suite.launched is not None, "service_name": suite.service_name,
+            "address": suite.client.address, "protocol": suite.protocol, "probe_calls": suite.probe_calls,
+            "exporter_setup": suite.watch.exporter_setup}),
         "ending": asdict(suite.launched.ending) if suite.launched and suite.launched.ending else None,
         "shutdown_ending": asdict(suite.shutdown_ending) if suite.shutdown_ending else None,
         "exports": [{"signal": e.signal, "transport": e.transport, "raw": base64.b64encode(e.raw).decode(),
-                     "metadata": [list(m) for m in e.metadata], "received_at": e.received_at}
+                     "metadata": [list(m) for m in redact.metadata(e.metadata)], "received_at": e.received_at}
                     for e in suite.collector.exports()],
-        "downstream": [{"payload": c.payload, "metadata": [list(m) for m in c.metadata],
+        "downstream": [{"payload": c.payload, "metadata": [list(m) for m in redact.metadata(c.metadata)],
                         "received_at": c.received_at} for c in suite.downstream.all_calls()],
-        "stdout": suite.launched.stdout_lines() if suite.launched is not None else [],
-        "checks": {key: {"started_at": t.started_at, "ids": t.ids, "calls": t.calls}
+        "stdout": [redact.text(line) for line in suite.launched.stdout_lines()] if suite.launched is not None else [],
+        "checks": {key: {"started_at": t.started_at, "ids": t.ids, "calls": [_redacted_call(c, redact) for c in t.calls]}
                    for key, t in recorder.tapes.items()},
     }
     opener = gzip.open if path.endswith(".gz") else open
     with opener(path, "wt") as out:
         json.dump(document, out)
+
+
+def _redacted_call(call: dict, redact) -> dict:
+    return call | {"metadata_sent": [list(m) for m in redact.metadata(call["metadata_sent"])],
+                   "details": redact.text(call["details"])}
 
 
 def load(path: str) -> dict:
@@ -123,7 +134,7 @@ class ReplayCollector(FakeCollector):
 
     def __init__(self, exports: list[dict], clock: VirtualClock):
         # The capture holds only what the live collector kept: replay keeps all of it.
-        super().__init__(memory_cap_bytes=2**62)
+        super().__init__(memory_cap_bytes=UNCAPPED)
         self._clock = clock
         self._pending = sorted(
             (Export(e["signal"], e["transport"], base64.b64decode(e["raw"]),
@@ -207,7 +218,7 @@ class ReplayClient(ContractCalls):
         if self.tape is None or not self.tape.calls:
             raise ReplayDiverged(f"the check made a {method} call the capture does not have")
         recorded = self.tape.calls.pop(0)
-        if recorded["method"] != method or [list(m) for m in metadata] != recorded["metadata_sent"]:
+        if recorded["method"] != method or not _same_metadata(metadata, recorded["metadata_sent"]):
             raise ReplayDiverged(f"the check called {method} where the capture has {recorded['method']}")
         result = CallResult(method, CODES[recorded["code"]], recorded["details"], [None] * recorded["responses"],
                             recorded["started_at"], recorded["ended_at"], tuple(metadata),
@@ -217,6 +228,12 @@ class ReplayClient(ContractCalls):
         self.calls_made[(method, result.code.name)] += 1
         self.history.append(result)
         return result
+
+
+def _same_metadata(sent, recorded) -> bool:
+    """Whether a replayed call sends what the capture holds; a redacted value matches any."""
+    return len(sent) == len(recorded) and all(
+        k == rk and (v == rv or rv == REDACTED) for (k, v), (rk, rv) in zip(sent, recorded))
 
 
 class ReplayedTarget:

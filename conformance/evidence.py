@@ -30,12 +30,12 @@ class Evidence:
                 ids.append(parsed[1])
         return ids
 
-    def context(self) -> dict[str, Any]:
-        """A compact summary for the findings file."""
+    def context(self, redactor) -> dict[str, Any]:
+        """A compact summary for the findings file, credentials redacted."""
         return {
             "trace_ids": self.trace_ids,
-            "calls": [{"method": c.method, "code": c.code.name, "metadata_sent": [list(m) for m in c.metadata_sent]}
-                      for c in self.calls],
+            "calls": [{"method": c.method, "code": c.code.name,
+                       "metadata_sent": [list(m) for m in redactor.metadata(c.metadata_sent)]} for c in self.calls],
             "downstream_received": [[list(m) for m in d.metadata if m[0] in ("traceparent", "tracestate", "baggage")]
                                     for d in self.downstream],
             "spans": [s.summary() for s in self.spans],

@@ -51,9 +51,16 @@ def pytest_addoption(parser):
     group.addoption("--ready-timeout", type=float, default=30.0,
                     help="seconds a launched target has to report SERVING (default 30)")
     group.addoption("--collector-memory", type=_positive_mib, default=DEFAULT_CAP_BYTES // 2**20, metavar="MIB",
-                    help="memory the suite's collector may spend on telemetry outside the suite's own "
-                         "traces; past it, the oldest such exports are dropped and the report says how "
-                         f"many (default {DEFAULT_CAP_BYTES // 2**20})")
+                    help="memory the suite's collector may spend on each signal's telemetry outside the "
+                         "suite's own traces; past it, the oldest such exports are dropped and the report "
+                         f"says how many (default {DEFAULT_CAP_BYTES // 2**20}; no limit with --capture-run, "
+                         "so that a replay sees all the checks saw)")
+    group.addoption("--redact-metadata", action="append", default=[], metavar="NAME",
+                    help="also redact the values of this metadata key in captures and reports (repeatable; "
+                         "authorization, cookie, x-api-key and the like always are)")
+    group.addoption("--keep-secrets", action="store_true",
+                    help="write credential-bearing metadata to captures and reports as received (default: "
+                         "redacted)")
     group.addoption("--fail-on", default="must", choices=FAIL_ON,
                     help="lowest check level whose failure fails the run (default must)")
     group.addoption("--findings", metavar="FILE", help="write the per-check findings as JSON")

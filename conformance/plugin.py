@@ -296,12 +296,14 @@ def _attach_to_allure(item, evidence) -> None:
         return
     import allure
 
-    allure.attach(json.dumps(evidence.spans_json(), indent=2), "spans.json", allure.attachment_type.JSON)
-    allure.attach(evidence.span_tree(), "span tree", allure.attachment_type.TEXT)
-    allure.attach(json.dumps(evidence.context(), indent=2), "metadata sent and received",
+    redact = item.config.stash[_STATE].suite.redactor
+    allure.attach(json.dumps(redact.scrub(evidence.spans_json()), indent=2), "spans.json",
+                  allure.attachment_type.JSON)
+    allure.attach(redact.text(evidence.span_tree()), "span tree", allure.attachment_type.TEXT)
+    allure.attach(json.dumps(redact.scrub(evidence.context(redact)), indent=2), "metadata sent and received",
                   allure.attachment_type.JSON)
     if evidence.logs:
-        allure.attach(json.dumps(evidence.logs_json(), indent=2), "log records.json",
+        allure.attach(json.dumps(redact.scrub(evidence.logs_json()), indent=2), "log records.json",
                       allure.attachment_type.JSON)
 
 
@@ -337,14 +339,24 @@ def pytest_runtest_makereport(item, call):
         verdict, message = "SKIPPED", _skip_reason(report_)
     else:
         verdict, message = _failure(call, report_)
-    if config.stash[_STATE].session_error is not None and report_.when == "setup":
-        message = NOT_RUN  # the error itself is the session's, shown once above the rows
     param = item.nodeid.partition("[")[2].rstrip("]")
-    verdict, message = apply_manifest(report_, info, param, verdict, message,
-                                      config.stash[_STATE].manifest, config.getoption("--fail-on"))
+    if config.stash[_STATE].session_error is not None and report_.when == "setup":
+        # The error is the session's, shown once above the rows, whatever the level of the
+        # check that happened to meet it first: neither the manifest nor --fail-on applies.
+        message = NOT_RUN
+    else:
+        verdict, message = apply_manifest(report_, info, param, verdict, message,
+                                          config.stash[_STATE].manifest, config.getoption("--fail-on"))
     evidence = item.stash.get(_EVIDENCE, None)
+    suite = config.stash[_STATE].suite
+    if suite is not None:  # what a check says may quote a credential the target copied
+        redact = suite.redactor
+        message = redact.text(message)
+        if report_.failed and redact.text(report_.longreprtext) != report_.longreprtext:
+            report_.longrepr = redact.text(report_.longreprtext)  # JUnit XML and the terminal show it
     setattr(report_, ROW, make_row(info, item.nodeid, verdict, message,
-                                   evidence.context() if evidence is not None else {}))
+                                   suite.redactor.scrub(evidence.context(suite.redactor))
+                                   if evidence is not None and suite is not None else {}))
     # JUnit XML reads the item's properties when the test case closes.
     item.user_properties += [("check_id", info.id), ("level", info.level.value), ("verdict", verdict),
                              ("spec", info.spec)]
@@ -353,7 +365,7 @@ def pytest_runtest_makereport(item, call):
 
 def _session_meta(config, state: RunState) -> dict | None:
     if state.suite is not None:
-        return state.suite.meta()
+        return state.suite.redactor.scrub(state.suite.meta())
     if state.session_error is not None:
         target = (f"launched: {config.getoption('--target-cmd')}" if config.getoption("--target-cmd")
                   else f"attached: {config.getoption('--target')}")

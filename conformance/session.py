@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import grpc
 
 from otelconform_fixtures.collector import FakeCollector
+from otelconform_fixtures.retention import UNCAPPED
 from otelconform_fixtures.downstream import DownstreamServer
 from otelconform_fixtures.ports import PortInUse
 from otelconform_fixtures.target import Ending, LaunchedTarget, TargetError, wait_until_serving
@@ -26,6 +27,7 @@ from .exact_headers import ExactHeaderClient
 from .contract import KEEP_WHOLE, SERVICE
 from .observe import SignalWatch
 from .profiles import Profile, detect_profile, get_profile
+from .redaction import Redactor
 from .verdicts import CheckFailure
 
 CONTRACT_DOC = "docs/target-contract.md"
@@ -73,6 +75,7 @@ class Suite:
     _stopping: Future | None = field(default=None, init=False, repr=False)
     _untraced_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
     _once: dict = field(default_factory=dict, init=False, repr=False)
+    redactor: Redactor = field(default_factory=Redactor)  # what captures and reports must not show
 
     @property
     def telemetry_timeout(self) -> float:
@@ -142,6 +145,11 @@ def start_spare(config, suite: Suite) -> LaunchedTarget:
     return LaunchedTarget(suite.launched.command, env).start(config.getoption("--ready-timeout"))
 
 
+def _memory_cap(config) -> int:
+    # A capture must hold everything the checks saw, or its replay would judge less.
+    return UNCAPPED if config.getoption("--capture-run") else config.getoption("--collector-memory") * 2**20
+
+
 def launch_env(config, collector: FakeCollector) -> dict[str, str]:
     protocol = config.getoption("--otlp-protocol")
     # The rest of the caller's environment (an OTEL_TRACES_SAMPLER, say) reaches the target
@@ -194,12 +202,17 @@ def start_live(config) -> Suite:
     launch = bool(command)
     grpc_port, http_port = config.getoption("--otlp-port"), config.getoption("--otlp-http-port")
     collector = FakeCollector(grpc_port=grpc_port if grpc_port is not None else (0 if launch else 4317),
-                              memory_cap_bytes=config.getoption("--collector-memory") * 2**20, keep_whole=KEEP_WHOLE)
+                              memory_cap_bytes=_memory_cap(config), keep_whole=KEEP_WHOLE)
     downstream = launched = client = None
+    redactor = Redactor(config.getoption("--redact-metadata"), enabled=not config.getoption("--keep-secrets"))
+    redactor.learn_environment()  # a launched target inherits the caller's exporter headers
+    collector.metadata_listener = redactor.learn
     try:
         collector.start()
         collector.start_http(http_port if http_port is not None else (0 if launch else 4318))
-        downstream = DownstreamServer().start()
+        downstream = DownstreamServer()
+        downstream.metadata_listener = redactor.learn
+        downstream.start()
         env = launch_env(config, collector) if launch else None
         if launch:
             launched = LaunchedTarget(command, env)
@@ -227,7 +240,7 @@ def start_live(config) -> Suite:
     suite = Suite(collector, downstream, client, get_profile("seed"), watch,
                   config.getoption("--service-name") if launch else None, launched,
                   config.getoption("--otlp-protocol"), probe_calls=1, exact_client=exact_client,
-                  trace_context_level=config.getoption("--trace-context-level"))
+                  trace_context_level=config.getoption("--trace-context-level"), redactor=redactor)
     if launch:
         from .instances import InstancePool
 

@@ -10,7 +10,7 @@ from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 from otelconform.report import session_lines
 from otelconform_fixtures.collector import FakeCollector
 from otelconform_fixtures.otlp import SUITE_MARKER
-from otelconform_fixtures.retention import ITEM_OVERHEAD_BYTES, SHARES, KeepWhole
+from otelconform_fixtures.retention import ITEM_OVERHEAD_BYTES, KeepWhole
 
 SPANS_PER_EXPORT = 50
 
@@ -36,7 +36,7 @@ def _suite_id() -> bytes:
 
 def _cap_for(exports: int) -> int:
     """A cap that holds about ``exports`` trace exports of the foreign shape."""
-    return int(exports * (len(_traces(_foreign_id())) + ITEM_OVERHEAD_BYTES * SPANS_PER_EXPORT) / SHARES["traces"])
+    return exports * (len(_traces(_foreign_id())) + ITEM_OVERHEAD_BYTES * SPANS_PER_EXPORT)
 
 
 def test_under_the_cap_everything_is_kept():

@@ -38,6 +38,8 @@ MUTANTS = {
     "log-time-in-microseconds": "log record timestamps are microseconds where OTLP wants nanoseconds",
     "log-foreign-resource": "log records are exported under another service.name",
     "metrics-resource-differs": "the meter provider gets a resource of its own, without service.version",
+    "metadata-as-attributes": "every incoming metadata value, authorization included, becomes a server span "
+                              "attribute rpc.grpc.request.metadata.<key>",
     "no-flush-on-exit": "on SIGTERM the process exits at once, without shutting the providers down",
     "stock": "stock opentelemetry-instrumentation-grpc, no semconv corrections",
     **W3C_MUTANTS,

@@ -56,7 +56,7 @@ class ServerSemconvInterceptor(grpc.ServerInterceptor):
     def __init__(self, meter, duration_name: str = SERVER_DURATION, errors_as_ok: bool = False,
                  status_attribute_ok: bool = False, early_end_as_ok: frozenset = frozenset(),
                  span_per_message: bool = False, metric_code_ok: bool = False, per_second: float = 1000.0,
-                 records_per_call: int = 1):
+                 records_per_call: int = 1, metadata_as_attributes: bool = False):
         self._duration = meter.create_histogram(duration_name, unit="ms",
                                                 description="Duration of inbound RPCs")
         self._errors_as_ok = errors_as_ok  # mutant "error-status-ok"
@@ -66,6 +66,7 @@ class ServerSemconvInterceptor(grpc.ServerInterceptor):
         self._metric_code_ok = metric_code_ok  # mutant "metric-code-ok"
         self._per_second = per_second  # 1 in mutant "duration-seconds-under-ms"
         self._records_per_call = records_per_call  # 2 in mutant "duration-recorded-twice"
+        self._metadata_as_attributes = metadata_as_attributes  # mutant "metadata-as-attributes"
 
     def _finish(self, span, full_method: str, started: float, code: grpc.StatusCode, context) -> None:
         early = _ended_early(context)
@@ -88,6 +89,10 @@ class ServerSemconvInterceptor(grpc.ServerInterceptor):
         record a deadline or cancellation that ended the call before the handler did."""
         span = trace.get_current_span()
         span.update_name(full_method.lstrip("/"))
+        if self._metadata_as_attributes:  # every key, where semconv wants an explicit allowlist
+            for key, value in context.invocation_metadata():
+                if isinstance(value, str):
+                    span.set_attribute(f"rpc.grpc.request.metadata.{key}", [value])
         started = time.perf_counter()
         try:
             yield

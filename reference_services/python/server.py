@@ -143,7 +143,8 @@ def serve() -> int:
             early_end_as_ok=EARLY_END_MUTANTS.get(mutant, frozenset()),
             span_per_message=mutant == "span-per-stream-message", metric_code_ok=mutant == "metric-code-ok",
             per_second=1.0 if mutant == "duration-seconds-under-ms" else 1000.0,
-            records_per_call=2 if mutant == "duration-recorded-twice" else 1))
+            records_per_call=2 if mutant == "duration-recorded-twice" else 1,
+            metadata_as_attributes=mutant == "metadata-as-attributes"))
 
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=16), interceptors=interceptors,
                          options=METADATA_LIMITS + EXCLUSIVE_PORT)

@@ -1,0 +1,83 @@
+"""Incoming credentials stay out of telemetry.
+
+PYTEST_DONT_REWRITE: the suite fails checks by raising, never with a bare assert.
+"""
+from __future__ import annotations
+
+from otelconform.contract import pb
+from otelconform.ids import unique
+from otelconform.observe import log_where, server_span
+from otelconform.registry import check
+from otelconform.verdicts import Mismatch
+
+from ._calls import downstream_calls, traced_call
+
+CREDENTIALS_SPEC = (
+    "semconv docs/rpc/grpc.md §gRPC attributes (rpc.grpc.request.metadata.<key>, now rpc.request.metadata.<key>: "
+    "Opt-In, 'Instrumentations SHOULD require an explicit configuration of which metadata values are to be "
+    "captured. Including all request metadata values can be a security risk'); W3C Baggage §Privacy "
+    "Considerations and §Security Considerations (baggage crosses trust boundaries: no credentials in it)")
+
+
+def _incoming_credentials() -> tuple[tuple[str, str], ...]:
+    """Credential-bearing metadata of made-up value, each distinct enough to be found anywhere."""
+    return (("authorization", f"Bearer {unique('cred-bearer')}"), ("cookie", f"session={unique('cred-cookie')}"),
+            ("x-api-key", unique("cred-api-key")))
+
+
+def _secrets(credentials) -> dict[str, str]:
+    """The secret part of each value, by metadata key: what must not show up copied."""
+    return {key: value.split(" ", 1)[-1].split("=", 1)[-1] for key, value in credentials}
+
+
+def _strings(value, where: str):
+    """(where, text) for every string inside an attribute value, arrays and maps included."""
+    if isinstance(value, str):
+        yield where, value
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            yield from _strings(item, where)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _strings(item, f"{where}.{key}")
+
+
+def _leaks(places, secrets: dict[str, str]) -> list[str]:
+    return [f"the incoming {key} in {where}" for where, text in places for key, secret in secrets.items()
+            if secret in text]
+
+
+@check("SEC-001", "SHOULD", "incoming credentials (authorization, cookie, x-api-key) are not copied into spans, "
+       "log records or outgoing baggage", CREDENTIALS_SPEC, "traces", killed_by=("metadata-as-attributes",))
+def test_sec_001_incoming_credentials_stay_out_of_telemetry(suite):
+    credentials = _incoming_credentials()
+    suite.redactor.learn(credentials)  # made up, but no report shows them either
+    secrets = _secrets(credentials)
+    payload = unique("sec-001")
+    _, relay_trace, relay_parent = traced_call(suite, "relay", suite.downstream.address, payload, calls=1,
+                                               extra=credentials)
+    (outgoing,) = downstream_calls(suite, payload, 1)[:1]
+    server_span(suite, relay_trace, relay_parent, outgoing=True)
+    places = [(f"the outgoing call's {key} header", value) for key, value in outgoing.metadata
+              if key in ("baggage", "tracestate")]
+    log_trace = None
+    if suite.watch.arrived("logs"):
+        message = unique("sec-001 log")
+        _, log_trace, log_parent = traced_call(suite, "log", message, pb.SEVERITY_INFO, {}, extra=credentials)
+        record = log_where(suite, lambda r: r.body == message, f"log record with body {message!r}")
+        places += _strings(record.body, "the log record's body")
+        places += _strings(record.attributes, "the log record's attribute")
+        server_span(suite, log_trace, log_parent)
+    for trace_id in filter(None, (relay_trace, log_trace)):
+        for span in suite.collector.spans(trace_id):
+            for key, value in span.attributes.items():
+                places += _strings(value, f"span '{span.name}' attribute {key}")
+            for event in span.span.events:
+                places += [(f"span '{span.name}' event '{event.name}'", str(event))]
+            places.append((f"the name of span '{span.span_id}'", span.name))
+    leaks = sorted(set(_leaks(places, secrets)))
+    if leaks:
+        raise Mismatch(f"expected no incoming credential in the target's telemetry, found {len(leaks)}: "
+                       f"{'; '.join(leaks[:6])}; capture request metadata only from an explicit allowlist that "
+                       f"leaves credentials out (rpc.grpc.request.metadata.<key> is opt-in for this reason), and "
+                       f"never copy credentials into log records or baggage")
