@@ -188,9 +188,9 @@ def untraced_call_spans(suite, method: str, call, requested_s: float) -> list[Sp
     """
     measured = call.ended_at - call.started_at
     low, high = requested_s - 0.002, measured + 0.005 + 0.02 * measured
-    return [s for s in suite.collector.spans()
+    return [s for s in suite.collector.spans(since=call.started_at)
             if not is_suite_trace(s.trace_id) and s.kind != CLIENT and identifies_method(s, method)
-            and s.received_at >= call.started_at and low <= duration_s(s) <= high]
+            and low <= duration_s(s) <= high]
 
 
 # -- logs and metrics ------------------------------------------------------------------------

@@ -122,3 +122,15 @@ def test_spans_the_session_names_keep_their_export():
     for _ in range(30):
         collector.record("traces", "grpc", _traces(_foreign_id()), ())
     assert [s.name for s in collector.spans() if s.name == "Echo"] == ["Echo"]
+
+
+def test_spans_of_one_foreign_trace_and_since_a_moment():
+    collector = FakeCollector()
+    ids = [_foreign_id() for _ in range(5)]
+    for i, trace_id in enumerate(ids):
+        collector.record("traces", "grpc", _traces(trace_id, 3), (), received_at=100.0 + i)
+    assert len(collector.spans(ids[2].hex())) == 3
+    assert len(collector.spans(ids[2].hex().upper())) == 3
+    assert {s.trace_id for s in collector.spans(since=103.0)} == {ids[3].hex(), ids[4].hex()}
+    assert collector.spans(ids[1].hex(), since=103.0) == []
+    assert collector.spans("not hex") == []

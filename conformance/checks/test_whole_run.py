@@ -32,10 +32,11 @@ def _shown(identity: tuple) -> str:
 def test_res_003_one_identity_per_instance(suite):
     suite.watch.wait("traces", lambda: suite.collector.spans(), "the target's spans")
     signals = defaultdict(set)  # identity -> the signals it was exported with
-    for span in suite.collector.spans():
-        signals[_identity(span.resource)].add("traces")
-    for metric in suite.collector.metrics():
-        signals[_identity(metric.resource)].add("metrics")
+    # The views of one export share its resource: judge each resource once, not each span.
+    for resource in {id(s.resource): s.resource for s in suite.collector.spans()}.values():
+        signals[_identity(resource)].add("traces")
+    for resource in {id(m.resource): m.resource for m in suite.collector.metrics()}.values():
+        signals[_identity(resource)].add("metrics")
     by_instance = defaultdict(set)
     for identity in signals:
         by_instance[identity[2]].add(identity)
@@ -63,11 +64,12 @@ def test_res_003_one_identity_per_instance(suite):
        exclusive=True)
 def test_span_005_spans_exported_once(suite):
     spans = suite.watch.wait("traces", lambda: suite.collector.spans(), "the target's spans")
-    repeated = [key for key, count in Counter((s.trace_id, s.span_id) for s in spans).items() if count > 1]
+    repeated = [key for key, count in Counter((s.span.trace_id, s.span.span_id) for s in spans).items()
+                if count > 1]
     if repeated:
         raise Mismatch(f"expected each span once among the {len(spans)} exported, got {len(repeated)} exported more "
-                       f"than once (first: trace {repeated[0][0]} span {repeated[0][1]}); export each ended span "
-                       f"once (a retry may repeat only a batch the collector refused)")
+                       f"than once (first: trace {repeated[0][0].hex()} span {repeated[0][1].hex()}); export each "
+                       f"ended span once (a retry may repeat only a batch the collector refused)")
     backwards = [s for s in spans if duration_s(s) < 0]
     if backwards:
         raise Mismatch(f"expected every span to end no earlier than it starts, got {len(backwards)} ending "
