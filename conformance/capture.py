@@ -201,6 +201,8 @@ class ReplayTape:
 class ReplayClient(ContractCalls):
     """Answers each call with the outcome recorded for it."""
 
+    tls = None  # nothing is connected to
+
     def __init__(self, address: str, clock: VirtualClock):
         self.address = address
         self.calls_made: Counter = Counter()

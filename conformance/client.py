@@ -15,6 +15,8 @@ from typing import Any
 
 import grpc
 
+from otelconform_fixtures.tls import ClientTls, channel
+
 from .contract import SERVICE, pb, services
 from .verdicts import TargetUnresponsive
 
@@ -89,10 +91,11 @@ class ContractCalls:
 
 
 class TargetClient(ContractCalls):
-    def __init__(self, address: str, call_timeout: float):
+    def __init__(self, address: str, call_timeout: float, tls: ClientTls | None = None):
         self.address = address
         self.call_timeout = call_timeout
-        self._channel = grpc.insecure_channel(address)
+        self.tls = tls
+        self._channel = channel(address, tls)
         self._stub = services.ConformanceStub(self._channel)
         self._lock = threading.Lock()
         self.calls_made: Counter[tuple[str, str]] = Counter()
@@ -105,7 +108,7 @@ class TargetClient(ContractCalls):
     def sibling(self, address: str) -> "TargetClient":
         """A client for another instance whose calls land in this client's history and capture
         (so a check's evidence and replay see them), counted apart."""
-        other = TargetClient(address, self.call_timeout)
+        other = TargetClient(address, self.call_timeout, self.tls)
         other._lock, other.history, other.recorder = self._lock, self.history, self.recorder
         return other
 

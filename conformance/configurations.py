@@ -36,6 +36,9 @@ class Configuration:
     # Both endpoints are one port that takes either transport (fixtures/transport_front.py), so
     # an export over the transport the service was not told to use is seen at once.
     either_transport: bool = False
+    # The collector serves TLS with a certificate of a CA made for it alone, while the service
+    # is given the session's CA and client certificate (runs with --collector-tls only).
+    impostor_tls: bool = False
 
 
 def _env(**variables: str) -> tuple[tuple[str, str], ...]:
@@ -97,4 +100,6 @@ CONFIGURATIONS: dict[str, Configuration] = {c.name: c for c in (
     _faulty("collector-throttling", lambda: FaultPlan(answers.throttled(THROTTLE_S))),
     Configuration("collector-away", "the collector is away when the service starts (its ports cut every "
                   "connection unanswered) and comes up once a traces export has been tried", away_at_start=True),
+    Configuration("collector-impostor", "OTEL_EXPORTER_OTLP_CERTIFICATE names the session's CA, and the collector "
+                  "at the https endpoint presents a certificate another CA signed", impostor_tls=True),
 )}

@@ -81,7 +81,7 @@ class ExactHeaderClient(ContractCalls):
                 return outcome
             # The target closed this idle connection before reading the request: send it again.
         try:
-            connection = self._local.connection = _Connection(self.address, timeout)
+            connection = self._local.connection = _Connection(self.address, timeout, self._main.tls)
         except OSError as exc:
             return grpc.StatusCode.UNAVAILABLE, f"cannot connect to {self.address}: {exc}", True, []
         with self._lock:
@@ -107,10 +107,12 @@ class _Connection:
     """One HTTP/2 connection, one request at a time; unusable once the target ends it or a
     request on it went wrong (the next call then opens a new one)."""
 
-    def __init__(self, address: str, timeout: float):
+    def __init__(self, address: str, timeout: float, tls=None):
         host, _, port = address.rpartition(":")
         self.sock = socket.create_connection((host, int(port)), timeout=timeout)
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if tls is not None:
+            self.sock = tls.wrap(self.sock, host)
         config = h2.config.H2Configuration(client_side=True, header_encoding="utf-8",
                                            validate_outbound_headers=False, normalize_outbound_headers=False,
                                            validate_inbound_headers=False, normalize_inbound_headers=False)

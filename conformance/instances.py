@@ -23,6 +23,7 @@ from otelconform_fixtures.collector import FakeCollector
 from otelconform_fixtures.collector_away import AwayPort
 from otelconform_fixtures.downstream import DownstreamServer
 from otelconform_fixtures.target import LaunchedTarget, TargetError
+from otelconform_fixtures.tls import RunCertificates, session_exporter_tls
 from otelconform_fixtures.transport_front import TransportFront
 
 from . import ids
@@ -70,8 +71,9 @@ class InstancePool:
     """Starts each configuration's instance once, on first need (or ahead, ``prestart``)."""
 
     def __init__(self, command: str, base_env: dict[str, str], protocol: str, main_client: TargetClient,
-                 ready_timeout: float, telemetry_timeout: float):
+                 ready_timeout: float, telemetry_timeout: float, certs=None):
         self.command, self.base_env, self.protocol = command, base_env, protocol
+        self.certs = certs  # the session collector's tls.RunCertificates, under --collector-tls
         self.main_client = main_client
         self.token = ids.new_span_id()  # a secret-looking header value, per session
         self.ready_timeout, self.telemetry_timeout = ready_timeout, telemetry_timeout
@@ -102,7 +104,9 @@ class InstancePool:
                                      f"(it may ignore one it does not support)") from None
 
     def _start(self, configuration: Configuration) -> Instance:
-        collector = FakeCollector(faults=configuration.faults(), keep_whole=KEEP_WHOLE)
+        collector = FakeCollector(faults=configuration.faults(), keep_whole=KEEP_WHOLE,
+                                  # Any client certificate will do: the impostor wants the data.
+                                  tls=RunCertificates(require_client_cert=False) if configuration.impostor_tls else None)
         other = downstream = front = None
         away: dict[str, AwayPort] = {}
         try:
@@ -136,9 +140,11 @@ class InstancePool:
             env = {**self.base_env, "OTEL_EXPORTER_OTLP_ENDPOINT": places["endpoint"],
                    "OTEL_EXPORTER_OTLP_PROTOCOL": protocol, **INSTANCE_PACE}
             env.update({key: value.format_map(places) for key, value in configuration.env})
+            if configuration.impostor_tls:
+                env.update(session_exporter_tls(self.certs))
             for path, signal in configuration.http_paths:
                 collector.extra_paths[path] = signal
-            target = LaunchedTarget(self.command, env).start(self.ready_timeout)
+            target = LaunchedTarget(self.command, env, tls=self.main_client.tls).start(self.ready_timeout)
         except BaseException:
             collector.stop()
             for port in away.values():

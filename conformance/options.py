@@ -22,6 +22,20 @@ def pytest_addoption(parser):
     group.addoption("--target-cmd", metavar="COMMAND",
                     help="start the service with this shell command ({port} and $PORT give its "
                          "port; OTEL_* variables point it at the suite's collector)")
+    group.addoption("--target-tls", action="store_true",
+                    help="connect to the target over TLS; with --target-cmd the suite makes a CA for the run and "
+                         "hands the service its certificate (CONFORMANCE_TLS_* variables, see the target "
+                         "contract) and asks for a client certificate (mTLS)")
+    group.addoption("--target-ca", metavar="FILE", help="PEM CA bundle to verify the target's certificate "
+                    "(default: the system's)")
+    group.addoption("--target-cert", metavar="FILE", help="PEM client certificate for a target that asks for one")
+    group.addoption("--target-key", metavar="FILE", help="PEM private key of --target-cert")
+    group.addoption("--target-server-name", metavar="NAME",
+                    help="the name to verify in the target's certificate, instead of the host in --target")
+    group.addoption("--collector-tls", action="store_true",
+                    help="with --target-cmd: the suite's collector serves OTLP over TLS and asks for a client "
+                         "certificate; the service gets https endpoints and OTEL_EXPORTER_OTLP_CERTIFICATE, "
+                         "_CLIENT_CERTIFICATE and _CLIENT_KEY")
     group.addoption("--otlp-port", type=int, default=None,
                     help="port of the fake collector's OTLP/gRPC receiver (default: ephemeral "
                          "with --target-cmd, 4317 with --target)")

@@ -28,7 +28,8 @@ def sorted_rows(results: dict) -> list[dict]:
 def headline(meta: dict) -> str:
     return (f"target {meta['target']}; semconv profile '{meta['profile']}' ({meta['profile_reason']}); "
             f"W3C Trace Context Level {meta.get('trace_context_level', 1)}; "
-            f"OTLP transports seen: {', '.join(meta['transports']) or 'none'}")
+            f"OTLP transports seen: {', '.join(meta['transports']) or 'none'}"
+            + (f"; {meta['tls']}" if meta.get("tls") and "TLS" in meta["tls"] else ""))
 
 
 def session_lines(meta: dict) -> list[str]:

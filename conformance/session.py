@@ -19,6 +19,7 @@ from otelconform_fixtures.retention import UNCAPPED
 from otelconform_fixtures.downstream import DownstreamServer
 from otelconform_fixtures.ports import PortInUse
 from otelconform_fixtures.target import Ending, LaunchedTarget, TargetError, wait_until_serving
+from otelconform_fixtures.tls import ClientTls, RunCertificates, session_exporter_tls
 
 from . import ids
 from .capture import ReplayClient, ReplayCollector, ReplayDownstream, ReplayedTarget, VirtualClock
@@ -132,7 +133,12 @@ class Suite:
                 "ending": ending.describe(SHUTDOWN_GRACE) if ending else None,
                 "diagnoses": dict(self.watch.diagnoses),
                 "ignored_fields": sorted({f for e in self.collector.exports() for f in e.ignored_fields}),
-                "dropped": self._dropped()}
+                "dropped": self._dropped(), "tls": self._tls()}
+
+    def _tls(self) -> str:
+        client = getattr(self.client, "tls", None)
+        target = "plaintext" if client is None else "mTLS" if client.cert else "TLS"
+        return f"target over {target}; OTLP over {'mTLS' if self.collector.tls is not None else 'plaintext'}"
 
     def _dropped(self) -> str | None:
         dropped = self.collector.dropped()
@@ -141,8 +147,8 @@ class Suite:
 
 def start_spare(config, suite: Suite) -> LaunchedTarget:
     """Another instance of the launched target, with long batch timers (see SLOW_EXPORT)."""
-    env = {**launch_env(config, suite.collector), **SLOW_EXPORT}
-    return LaunchedTarget(suite.launched.command, env).start(config.getoption("--ready-timeout"))
+    env = {**suite.launched.env, **SLOW_EXPORT}
+    return LaunchedTarget(suite.launched.command, env, tls=suite.launched.tls).start(config.getoption("--ready-timeout"))
 
 
 def _memory_cap(config) -> int:
@@ -150,13 +156,47 @@ def _memory_cap(config) -> int:
     return UNCAPPED if config.getoption("--capture-run") else config.getoption("--collector-memory") * 2**20
 
 
-def launch_env(config, collector: FakeCollector) -> dict[str, str]:
+def launch_env(config, collector: FakeCollector, certs: RunCertificates | None = None) -> dict[str, str]:
     protocol = config.getoption("--otlp-protocol")
     # The rest of the caller's environment (an OTEL_TRACES_SAMPLER, say) reaches the target
     # through LaunchedTarget, which starts from os.environ.
-    return {"OTEL_EXPORTER_OTLP_ENDPOINT": collector.endpoint("grpc" if protocol == "grpc" else "http"),
-            "OTEL_EXPORTER_OTLP_PROTOCOL": protocol,
-            "OTEL_SERVICE_NAME": config.getoption("--service-name"), **FAST_EXPORT}
+    env = {"OTEL_EXPORTER_OTLP_ENDPOINT": collector.endpoint("grpc" if protocol == "grpc" else "http"),
+           "OTEL_EXPORTER_OTLP_PROTOCOL": protocol,
+           "OTEL_SERVICE_NAME": config.getoption("--service-name"), **FAST_EXPORT}
+    if collector.tls is not None:
+        env |= session_exporter_tls(collector.tls)
+    if certs is not None and config.getoption("--target-tls") and not _tls_files_given(config):
+        env |= {"CONFORMANCE_TLS_CERT": str(certs.server_cert_file), "CONFORMANCE_TLS_KEY": str(certs.server_key_file),
+                "CONFORMANCE_TLS_CLIENT_CA": str(certs.ca_file)}
+    return env
+
+
+_TLS_FILES = ("--target-ca", "--target-cert", "--target-key", "--target-server-name")
+
+
+def _tls_files_given(config) -> bool:
+    return any(config.getoption(option) for option in _TLS_FILES)
+
+
+def _tls_setup(config, launch: bool) -> tuple[ClientTls | None, RunCertificates | None]:
+    """How the suite connects to the target, and the run's own CA when it needs one."""
+    wants_tls, given = config.getoption("--target-tls"), _tls_files_given(config)
+    if given and not wants_tls:
+        raise UsageProblem(f"{', '.join(o for o in _TLS_FILES if config.getoption(o))} need --target-tls")
+    if config.getoption("--collector-tls") and not launch:
+        raise UsageProblem("--collector-tls needs --target-cmd: the suite can hand TLS settings only to a service "
+                           "it starts; an attached service's exporter is configured by whoever started it")
+    if bool(config.getoption("--target-cert")) != bool(config.getoption("--target-key")):
+        raise UsageProblem("--target-cert and --target-key go together (a client certificate and its key)")
+    certs = RunCertificates() if launch and ((wants_tls and not given) or config.getoption("--collector-tls")) else None
+    if not wants_tls:
+        return None, certs
+    if certs is not None and not given:
+        return certs.client(), certs
+    try:
+        return ClientTls.from_files(*(config.getoption(o) for o in _TLS_FILES)), certs
+    except OSError as exc:
+        raise UsageProblem(f"cannot read a TLS file: {exc}") from None
 
 
 def _exporter_setup(collector: FakeCollector, env: dict | None) -> str:
@@ -201,8 +241,10 @@ def start_live(config) -> Suite:
     address, command = config.getoption("--target"), config.getoption("--target-cmd")
     launch = bool(command)
     grpc_port, http_port = config.getoption("--otlp-port"), config.getoption("--otlp-http-port")
+    target_tls, certs = _tls_setup(config, launch)
     collector = FakeCollector(grpc_port=grpc_port if grpc_port is not None else (0 if launch else 4317),
-                              memory_cap_bytes=_memory_cap(config), keep_whole=KEEP_WHOLE)
+                              memory_cap_bytes=_memory_cap(config), keep_whole=KEEP_WHOLE,
+                              tls=certs if config.getoption("--collector-tls") else None)
     downstream = launched = client = None
     redactor = Redactor(config.getoption("--redact-metadata"), enabled=not config.getoption("--keep-secrets"))
     redactor.learn_environment()  # a launched target inherits the caller's exporter headers
@@ -213,14 +255,14 @@ def start_live(config) -> Suite:
         downstream = DownstreamServer()
         downstream.metadata_listener = redactor.learn
         downstream.start()
-        env = launch_env(config, collector) if launch else None
+        env = launch_env(config, collector, certs) if launch else None
         if launch:
-            launched = LaunchedTarget(command, env)
+            launched = LaunchedTarget(command, env, tls=target_tls)
             launched.start(config.getoption("--ready-timeout"))
             address = launched.address
         else:
-            wait_until_serving(address, config.getoption("--ready-timeout"))
-        client = TargetClient(address, config.getoption("--call-timeout"))
+            wait_until_serving(address, config.getoption("--ready-timeout"), tls=target_tls)
+        client = TargetClient(address, config.getoption("--call-timeout"), target_tls)
         probe_contract(client)
         exact_client = ExactHeaderClient(client)
     except (PortInUse, TargetError, SessionError) as exc:
@@ -246,7 +288,8 @@ def start_live(config) -> Suite:
 
         suite.instances = InstancePool(command, {k: v for k, v in env.items() if not k.startswith("OTEL_EXPORTER")},
                                        config.getoption("--otlp-protocol"), client,
-                                       config.getoption("--ready-timeout"), config.getoption("--telemetry-timeout"))
+                                       config.getoption("--ready-timeout"), config.getoption("--telemetry-timeout"),
+                                       certs=collector.tls)
     suite.profile = _resolve_profile(config, suite)
     return suite
 

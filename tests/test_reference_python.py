@@ -62,6 +62,7 @@ EXPECTED_FAILURES = {
     "duration-recorded-twice": {"MET-002", "MET-003"},
     "no-flush-on-exit": {"SHUT-001"},
     "metadata-as-attributes": {"SEC-001"},
+    "ignore-client-certificate": {"TLS-001"},
     # opentelemetry-instrumentation-grpc 0.66b2 as shipped: leading '/' in span names, no metrics,
     # deadlines and cancellations recorded as OK.
     "stock": {"SPAN-002", "SPAN-004", "MET-001", "MET-007", "DEAD-001", "DEAD-003"},
@@ -102,7 +103,10 @@ EXPECTED_FAILURES = {
 ASYNC_EXPECTED_FAILURES = {"first-traceparent-wins": {"TC-002"}}
 # The overhead check's mutant lives in the Go reference, the one fast and steady enough to be
 # run forty times: tests/test_statistics.py proves it fails PERF-001 in 19 of 20 runs or more.
-GO_EXPECTED_FAILURES = {"slow-when-instrumented": {"PERF-001"}}
+# tests/test_tls.py proves its TLS mutant fails TLS-002.
+GO_EXPECTED_FAILURES = {"slow-when-instrumented": {"PERF-001"}, "skip-collector-verification": {"TLS-002"}}
+# Mutants whose checks judge only with these options (and nothing else is worth running then).
+MUTANT_RUNS = {"ignore-client-certificate": ("--collector-tls", "-k=tls_001")}
 
 
 def test_clean_reference_passes_every_check(suite_runner):
@@ -116,7 +120,8 @@ def test_clean_reference_passes_every_check(suite_runner):
     for gap in ("ENV-032", "ENV-037", "EXP-005"):
         assert verdicts.pop(gap) == "EXPECTED_FAIL", gap
     skipped = {k for k, v in verdicts.items() if v == "SKIPPED"}
-    assert all(k.endswith("-level-2]") or k.startswith("TC-008") for k in skipped), skipped
+    # TLS-* judge only with --collector-tls (tests/test_tls.py runs it).
+    assert all(k.endswith("-level-2]") or k.startswith(("TC-008", "TLS-")) for k in skipped), skipped
     assert set(verdicts.values()) - {"SKIPPED"} == {"PASS"}, verdicts
     assert {row["id"] for row in run.findings} == set(REGISTRY), "every registered check ran"
     assert "conformance report" in run.output
@@ -143,8 +148,8 @@ def _selection(mutant: str) -> str:
 
 @pytest.mark.parametrize("mutant", sorted(EXPECTED_FAILURES))
 def test_mutant_fails_exactly_its_checks(suite_runner, mutant):
-    run = suite_runner(f"--target-cmd={PYTHON_REFERENCE}", "--telemetry-timeout=3", _selection(mutant),
-                       env={"CONFORMANCE_MUTANT": mutant})
+    run = suite_runner(f"--target-cmd={PYTHON_REFERENCE}", "--telemetry-timeout=3",
+                       *MUTANT_RUNS.get(mutant, (_selection(mutant),)), env={"CONFORMANCE_MUTANT": mutant})
     assert run.failing_ids() == EXPECTED_FAILURES[mutant], run.output[-4000:]
     must = any(REGISTRY[c].level is Level.MUST for c in EXPECTED_FAILURES[mutant])
     assert run.returncode == (1 if must else 0), "a MUST failure fails the run, a SHOULD failure does not"
@@ -169,6 +174,7 @@ def test_catalog_mutants_agree_with_matrix():
 
 
 def test_every_must_check_is_killed_by_a_mutant():
-    killed = set().union(*EXPECTED_FAILURES.values(), *ASYNC_EXPECTED_FAILURES.values())
+    killed = set().union(*EXPECTED_FAILURES.values(), *ASYNC_EXPECTED_FAILURES.values(),
+                         *GO_EXPECTED_FAILURES.values())
     unkilled = {i for i, info in REGISTRY.items() if info.level is Level.MUST and i not in killed}
     assert not unkilled, f"MUST checks no mutant can fail: {sorted(unkilled)}"

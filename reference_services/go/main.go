@@ -67,6 +67,15 @@ func run() int {
 
 	// otelgrpc (wrapped by telemetry) uses the global providers and propagator that Setup installed.
 	options := append([]grpc.ServerOption{grpc.StatsHandler(telemetry.ServerHandler())}, serverOptions(tel.Resource != nil)...)
+	creds, err := tlsServerOption()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "tls: %v\n", err)
+		flush()
+		return 1
+	}
+	if creds != nil {
+		options = append(options, creds)
+	}
 	server := grpc.NewServer(options...)
 	svc := newConformance(tel.Logger)
 	pb.RegisterConformanceServer(server, svc)

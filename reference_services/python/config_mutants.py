@@ -21,6 +21,7 @@ MUTANTS = {
     "ignore-signal-endpoint": "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT is not read",
     "ignore-exporter-headers": "OTEL_EXPORTER_OTLP_HEADERS is not read",
     "ignore-compression": "OTEL_EXPORTER_OTLP_COMPRESSION is not read",
+    "ignore-client-certificate": "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE and _CLIENT_KEY are not read",
     "no-export-retry": "the span exporter retries nothing",
     "retry-everything": "the span exporter retries every refusal, INVALID_ARGUMENT included",
     "retry-partial-success": "the span exporter sends a request again when the answer is a partial success",
@@ -36,6 +37,7 @@ _IGNORED = {
     "ignore-signal-endpoint": ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",),
     "ignore-exporter-headers": ("OTEL_EXPORTER_OTLP_HEADERS", "OTEL_EXPORTER_OTLP_TRACES_HEADERS"),
     "ignore-compression": ("OTEL_EXPORTER_OTLP_COMPRESSION", "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION"),
+    "ignore-client-certificate": ("OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE", "OTEL_EXPORTER_OTLP_CLIENT_KEY"),
 }
 
 

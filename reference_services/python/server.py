@@ -103,6 +103,18 @@ class Conformance(services.ConformanceServicer):
             yield pb.EchoResponse(payload=request.payload)
 
 
+def server_credentials() -> grpc.ServerCredentials | None:
+    """TLS as the target contract's CONFORMANCE_TLS_* variables ask (PEM files): a certificate
+    and key to serve with, and a CA whose client certificates it then requires (mTLS)."""
+    cert, key = os.environ.get("CONFORMANCE_TLS_CERT"), os.environ.get("CONFORMANCE_TLS_KEY")
+    if not cert or not key:
+        return None
+    client_ca = os.environ.get("CONFORMANCE_TLS_CLIENT_CA")
+    return grpc.ssl_server_credentials([(Path(key).read_bytes(), Path(cert).read_bytes())],
+                                       root_certificates=Path(client_ca).read_bytes() if client_ca else None,
+                                       require_client_auth=bool(client_ca))
+
+
 class TerminationSignals:
     """Waits for SIGTERM or SIGINT, whichever thread the kernel hands it to.
 
@@ -152,7 +164,9 @@ def serve() -> int:
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     address = f"127.0.0.1:{os.environ.get('PORT', '50051')}"
-    if server.add_insecure_port(address) == 0:
+    credentials = server_credentials()
+    bound = server.add_secure_port(address, credentials) if credentials else server.add_insecure_port(address)
+    if bound == 0:
         print(f"cannot bind {address}", file=sys.stderr)
         return 1
     server.start()

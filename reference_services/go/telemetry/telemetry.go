@@ -146,8 +146,8 @@ func Setup(ctx context.Context, cfg Config) (*Telemetry, error) {
 		var exp sdktrace.SpanExporter
 		switch protocol("TRACES", diag) {
 		case "grpc":
-			exp, err = otlptracegrpc.New(ctx, otlptracegrpc.WithRetry(otlptracegrpc.RetryConfig{
-				Enabled: true, InitialInterval: firstRetry, MaxInterval: longestRetry, MaxElapsedTime: retryFor}))
+			exp, err = otlptracegrpc.New(ctx, append(traceTLSOptions(), otlptracegrpc.WithRetry(otlptracegrpc.RetryConfig{
+				Enabled: true, InitialInterval: firstRetry, MaxInterval: longestRetry, MaxElapsedTime: retryFor}))...)
 		default:
 			exp, err = otlptracehttp.New(ctx, otlptracehttp.WithRetry(otlptracehttp.RetryConfig{
 				Enabled: true, InitialInterval: firstRetry, MaxInterval: longestRetry, MaxElapsedTime: retryFor}))
