@@ -5,8 +5,8 @@ PYTEST_DONT_REWRITE: the suite fails checks by raising, never with a bare assert
 from __future__ import annotations
 
 from otelconform.contract import pb
-from otelconform.ids import unique
-from otelconform.observe import log_where, server_span
+from otelconform.ids import parse_traceparent, unique
+from otelconform.observe import CLIENT, log_where
 from otelconform.registry import check
 from otelconform.verdicts import Mismatch
 
@@ -54,21 +54,25 @@ def test_sec_001_incoming_credentials_stay_out_of_telemetry(suite):
     suite.redactor.learn(credentials)  # made up, but no report shows them either
     secrets = _secrets(credentials)
     payload = unique("sec-001")
-    _, relay_trace, relay_parent = traced_call(suite, "relay", suite.downstream.address, payload, calls=1,
-                                               extra=credentials)
+    _, relay_trace, _ = traced_call(suite, "relay", suite.downstream.address, payload, calls=1, extra=credentials)
     (outgoing,) = downstream_calls(suite, payload, 1)[:1]
-    server_span(suite, relay_trace, relay_parent, outgoing=True)
+    # The traces the target actually used: whether it continued the suite's is PROP-*'s finding.
+    traces = {relay_trace, *(p[1] for p in map(parse_traceparent, outgoing.values("traceparent")) if p)}
+    # Its server span, which ends after the outgoing call's and may come in a later export.
+    suite.watch.wait("traces", lambda: any(s.kind != CLIENT for t in traces for s in suite.collector.spans(t)),
+                     f"the target's server span of its Relay call (traces {sorted(traces)})")
     places = [(f"the outgoing call's {key} header", value) for key, value in outgoing.metadata
               if key in ("baggage", "tracestate")]
-    log_trace = None
     if suite.watch.arrived("logs"):
         message = unique("sec-001 log")
-        _, log_trace, log_parent = traced_call(suite, "log", message, pb.SEVERITY_INFO, {}, extra=credentials)
+        traced_call(suite, "log", message, pb.SEVERITY_INFO, {}, extra=credentials)
         record = log_where(suite, lambda r: r.body == message, f"log record with body {message!r}")
         places += _strings(record.body, "the log record's body")
         places += _strings(record.attributes, "the log record's attribute")
-        server_span(suite, log_trace, log_parent)
-    for trace_id in filter(None, (relay_trace, log_trace)):
+        if record.trace_id.strip("0"):
+            traces.add(record.trace_id)
+            suite.collector.wait_for(lambda: suite.collector.spans(record.trace_id), suite.telemetry_timeout)
+    for trace_id in traces:
         for span in suite.collector.spans(trace_id):
             for key, value in span.attributes.items():
                 places += _strings(value, f"span '{span.name}' attribute {key}")
