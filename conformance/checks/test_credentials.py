@@ -8,7 +8,7 @@ from otelconform.contract import pb
 from otelconform.ids import parse_traceparent, unique
 from otelconform.observe import CLIENT, log_where
 from otelconform.registry import check
-from otelconform.verdicts import Mismatch
+from otelconform.verdicts import Mismatch, NoTelemetry
 
 from ._calls import downstream_calls, traced_call
 
@@ -47,6 +47,16 @@ def _leaks(places, secrets: dict[str, str]) -> list[str]:
             if secret in text]
 
 
+def _server_span_arrived(suite, traces: set[str], method: str) -> None:
+    """Wait for the call's server span (it ends after an outgoing call's and may come in a
+    later export); without it there is nothing to judge, which is the span checks' finding."""
+    if not suite.watch.wait("traces", lambda: any(s.kind != CLIENT for t in traces for s in suite.collector.spans(t)),
+                            f"the target's server span of its {method} call (traces {sorted(traces)})"):
+        raise NoTelemetry(f"no server span of the {method} call arrived within {suite.telemetry_timeout:g}s (traces "
+                          f"{sorted(traces)}), so whether it copies incoming credentials cannot be judged; see the "
+                          f"span checks (SPAN-001, PROP-001) for why")
+
+
 @check("SEC-001", "SHOULD", "incoming credentials (authorization, cookie, x-api-key) are not copied into spans, "
        "log records or outgoing baggage", CREDENTIALS_SPEC, "traces", killed_by=("metadata-as-attributes",))
 def test_sec_001_incoming_credentials_stay_out_of_telemetry(suite):
@@ -58,9 +68,7 @@ def test_sec_001_incoming_credentials_stay_out_of_telemetry(suite):
     (outgoing,) = downstream_calls(suite, payload, 1)[:1]
     # The traces the target actually used: whether it continued the suite's is PROP-*'s finding.
     traces = {relay_trace, *(p[1] for p in map(parse_traceparent, outgoing.values("traceparent")) if p)}
-    # Its server span, which ends after the outgoing call's and may come in a later export.
-    suite.watch.wait("traces", lambda: any(s.kind != CLIENT for t in traces for s in suite.collector.spans(t)),
-                     f"the target's server span of its Relay call (traces {sorted(traces)})")
+    _server_span_arrived(suite, traces, "Relay")
     places = [(f"the outgoing call's {key} header", value) for key, value in outgoing.metadata
               if key in ("baggage", "tracestate")]
     if suite.watch.arrived("logs"):
@@ -71,7 +79,7 @@ def test_sec_001_incoming_credentials_stay_out_of_telemetry(suite):
         places += _strings(record.attributes, "the log record's attribute")
         if record.trace_id.strip("0"):
             traces.add(record.trace_id)
-            suite.collector.wait_for(lambda: suite.collector.spans(record.trace_id), suite.telemetry_timeout)
+            _server_span_arrived(suite, {record.trace_id}, "Log")
     for trace_id in traces:
         for span in suite.collector.spans(trace_id):
             for key, value in span.attributes.items():
