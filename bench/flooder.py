@@ -6,10 +6,11 @@ serialised once, before the clock starts, so the flooder's own cost is the gRPC 
 
     .venv/bin/python bench/flooder.py --target 127.0.0.1:4317 --spans-per-second 100000
     .venv/bin/python bench/flooder.py --target 127.0.0.1:4317 --seconds 20   # as fast as it goes
+    .venv/bin/python bench/flooder.py --target 127.0.0.1:4317 --spans 2000000
 
-Runs for ``--seconds``, or until its stdin closes (how a bench stops it: no signal to race), then
-prints one JSON line: spans sent and accepted, exports refused, seconds. This is a load
-generator for benchmarks, not a test.
+Runs for ``--seconds``, until ``--spans`` were accepted, or until its stdin closes (how a bench
+stops it: no signal to race), then prints one JSON line: spans sent and accepted, exports
+refused, seconds. This is a load generator for benchmarks, not a test.
 """
 from __future__ import annotations
 
@@ -67,8 +68,10 @@ def id_offsets(request: bytes) -> list[int]:
 
 
 class Flood:
-    def __init__(self, target: str, spans_per_second: float, batch: int, connections: int):
+    def __init__(self, target: str, spans_per_second: float, batch: int, connections: int,
+                 spans: int | None = None):
         self.batch = batch
+        self.spans = spans  # stop once this many were accepted
         # Each connection rewrites requests of its own, so no two threads touch one buffer.
         self.requests = [[bytearray(export_request(batch)) for _ in range(DISTINCT_REQUESTS)]
                          for _ in range(connections)]
@@ -107,6 +110,8 @@ class Flood:
                 self.sent += self.batch
                 if ok:
                     self.accepted += self.batch
+                    if self.spans is not None and self.accepted >= self.spans:
+                        self.stop.set()
                 else:
                     self.refused += 1
 
@@ -127,7 +132,9 @@ class Flood:
         started = time.monotonic()
         for t in threads:
             t.start()
-        if seconds is None:
+        if self.spans is not None:
+            self.stop.wait(seconds)
+        elif seconds is None:
             sys.stdin.read()  # until the bench closes it
         else:
             self.stop.wait(seconds)
@@ -146,10 +153,12 @@ def main() -> int:
     parser.add_argument("--batch", type=int, default=512, help="spans per export (default 512)")
     parser.add_argument("--connections", type=int, default=4, help="concurrent exporters (default 4)")
     parser.add_argument("--seconds", type=float, default=None, help="default: until stdin closes")
+    parser.add_argument("--spans", type=int, default=None,
+                        help="stop once this many spans were accepted (within --seconds if given)")
     parser.add_argument("--ready-timeout", type=float, default=120,
                         help="seconds to wait for the collector to listen (default 120)")
     args = parser.parse_args()
-    flood = Flood(args.target, args.spans_per_second, args.batch, args.connections)
+    flood = Flood(args.target, args.spans_per_second, args.batch, args.connections, args.spans)
     try:
         flood.wait_ready(args.ready_timeout)
     except grpc.FutureTimeoutError:
