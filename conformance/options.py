@@ -5,6 +5,8 @@ PYTEST_DONT_REWRITE: the suite fails checks by raising, never with a bare assert
 from __future__ import annotations
 
 import argparse
+from dataclasses import dataclass
+from typing import Any, Callable
 
 from otelconform_fixtures.retention import DEFAULT_CAP_BYTES
 
@@ -12,80 +14,152 @@ from .profiles import PROFILES
 
 FAIL_ON = ("must", "should", "may", "none")
 DEFAULT_MANIFEST = "conformance.yaml"
+INI_PREFIX = "conformance_"
+
+
+@dataclass(frozen=True)
+class _Spec:
+    dest: str
+    flag: str
+    default: Any
+    action: str | None
+    type: Callable[[str], Any] | None
+    choices: tuple | None
+
+    @property
+    def ini(self) -> str:
+        return INI_PREFIX + self.dest
+
+
+_SPECS: list[_Spec] = []
+
+
+class _Options:
+    """Registers each option twice: on the command line, and as an ini key (``conformance_<name>``
+    in pytest.ini, tox.ini, setup.cfg or ``[tool.pytest.ini_options]``) that gives its default.
+
+    The command-line default is None, so that ``resolve(config)`` can tell an option given from
+    one left out, whatever its value."""
+
+    def __init__(self, parser):
+        self.parser = parser
+        self.group = parser.getgroup("conformance", "gRPC/OpenTelemetry conformance")
+
+    def add(self, flag: str, default: Any = None, action: str | None = None, type=None, choices=None, **kwargs):
+        dest = flag.lstrip("-").replace("-", "_")
+        spec = _Spec(dest, flag, [] if action == "append" and default is None else default, action, type,
+                     tuple(choices) if choices else None)
+        _SPECS.append(spec)
+        extra = {key: value for key, value in (("action", action), ("type", type), ("choices", choices)) if value}
+        self.group.addoption(flag, default=None, **extra, **kwargs)
+        self.parser.addini(spec.ini, f"default of {flag} (see pytest --help)",
+                           type="linelist" if action == "append" else "string")
+
+
+def resolve(config) -> None:
+    """Fill each option left off the command line from its ini key, else its default."""
+    for spec in _SPECS:
+        if getattr(config.option, spec.dest, None) is not None:
+            continue
+        value = config.getini(spec.ini)
+        if value in ("", []):
+            value = spec.default
+        elif spec.action != "append":
+            value = _from_ini(spec, value.strip())
+        setattr(config.option, spec.dest, value)
+
+
+def _from_ini(spec: _Spec, text: str) -> Any:
+    import pytest
+
+    where = f"ini option {spec.ini} = {text!r}"
+    if spec.action == "store_true":
+        if text.lower() in ("true", "yes", "on", "1"):
+            return True
+        if text.lower() in ("false", "no", "off", "0"):
+            return False
+        raise pytest.UsageError(f"{where}: expected true or false")
+    try:
+        value = spec.type(text) if spec.type is not None else text
+    except (ValueError, argparse.ArgumentTypeError) as exc:
+        raise pytest.UsageError(f"{where}: {exc}") from None
+    if spec.choices is not None and value not in spec.choices:
+        raise pytest.UsageError(f"{where}: expected one of {', '.join(map(str, spec.choices))}")
+    return value
 
 
 def pytest_addoption(parser):
-    group = parser.getgroup("conformance", "gRPC/OpenTelemetry conformance")
-    group.addoption("--target", metavar="HOST:PORT",
+    group = _Options(parser)
+    group.add("--target", metavar="HOST:PORT",
                     help="check a running service; it must export OTLP to the suite's collector "
                          "(--otlp-port, default 4317 in this mode)")
-    group.addoption("--target-cmd", metavar="COMMAND",
+    group.add("--target-cmd", metavar="COMMAND",
                     help="start the service with this shell command ({port} and $PORT give its "
                          "port; OTEL_* variables point it at the suite's collector)")
-    group.addoption("--target-tls", action="store_true",
+    group.add("--target-tls", action="store_true",
                     help="connect to the target over TLS; with --target-cmd the suite makes a CA for the run and "
                          "hands the service its certificate (CONFORMANCE_TLS_* variables, see the target "
                          "contract) and asks for a client certificate (mTLS)")
-    group.addoption("--target-ca", metavar="FILE", help="PEM CA bundle to verify the target's certificate "
+    group.add("--target-ca", metavar="FILE", help="PEM CA bundle to verify the target's certificate "
                     "(default: the system's)")
-    group.addoption("--target-cert", metavar="FILE", help="PEM client certificate for a target that asks for one")
-    group.addoption("--target-key", metavar="FILE", help="PEM private key of --target-cert")
-    group.addoption("--target-server-name", metavar="NAME",
+    group.add("--target-cert", metavar="FILE", help="PEM client certificate for a target that asks for one")
+    group.add("--target-key", metavar="FILE", help="PEM private key of --target-cert")
+    group.add("--target-server-name", metavar="NAME",
                     help="the name to verify in the target's certificate, instead of the host in --target")
-    group.addoption("--collector-tls", action="store_true",
+    group.add("--collector-tls", action="store_true",
                     help="with --target-cmd: the suite's collector serves OTLP over TLS and asks for a client "
                          "certificate; the service gets https endpoints and OTEL_EXPORTER_OTLP_CERTIFICATE, "
                          "_CLIENT_CERTIFICATE and _CLIENT_KEY")
-    group.addoption("--otlp-port", type=int, default=None,
+    group.add("--otlp-port", type=int, default=None,
                     help="port of the fake collector's OTLP/gRPC receiver (default: ephemeral "
                          "with --target-cmd, 4317 with --target)")
-    group.addoption("--otlp-http-port", type=int, default=None,
+    group.add("--otlp-http-port", type=int, default=None,
                     help="port of the OTLP/HTTP receiver (default: ephemeral with --target-cmd, "
                          "4318 with --target)")
-    group.addoption("--otlp-protocol", default="grpc", choices=("grpc", "http/protobuf", "http/json"),
+    group.add("--otlp-protocol", default="grpc", choices=("grpc", "http/protobuf", "http/json"),
                     help="OTEL_EXPORTER_OTLP_PROTOCOL given to a launched target (default grpc)")
-    group.addoption("--semconv", default="seed", choices=(*PROFILES, "auto"),
+    group.add("--semconv", default="seed", choices=(*PROFILES, "auto"),
                     help="semantic-convention profile: seed (RPC semconv <= 1.38, the seed's table), "
                          "stable (current), dup (both), auto (what the target claims or shows)")
-    group.addoption("--trace-context-level", type=int, default=1, choices=(1, 2),
+    group.add("--trace-context-level", type=int, default=1, choices=(1, 2),
                     help="W3C Trace Context level the target follows: 1 (the Recommendation, what "
                          "OpenTelemetry SDKs implement; tenant@system tracestate keys) or 2 (relaxed "
                          "key grammar, random trace-id flag); default 1")
-    group.addoption("--schema", action="append", default=[], metavar="FILE",
+    group.add("--schema", action="append", default=[], metavar="FILE",
                     help="a team rule: JSON Schema with an 'x-conformance' header {id, level, "
                          "applies_to}; may be given several times")
-    group.addoption("--manifest", metavar="FILE",
+    group.add("--manifest", metavar="FILE",
                     help=f"expected-failure manifest (default: ./{DEFAULT_MANIFEST} if present)")
-    group.addoption("--service-name", default="conformance-target",
+    group.add("--service-name", default="conformance-target",
                     help="OTEL_SERVICE_NAME given to a launched target")
-    group.addoption("--telemetry-timeout", type=float, default=10.0,
+    group.add("--telemetry-timeout", type=float, default=10.0,
                     help="seconds to wait for expected telemetry (default 10)")
-    group.addoption("--call-timeout", type=float, default=5.0,
+    group.add("--call-timeout", type=float, default=5.0,
                     help="deadline of each call the suite makes to the target (default 5)")
-    group.addoption("--ready-timeout", type=float, default=30.0,
+    group.add("--ready-timeout", type=float, default=30.0,
                     help="seconds a launched target has to report SERVING (default 30)")
-    group.addoption("--collector-memory", type=_positive_mib, default=DEFAULT_CAP_BYTES // 2**20, metavar="MIB",
+    group.add("--collector-memory", type=_positive_mib, default=DEFAULT_CAP_BYTES // 2**20, metavar="MIB",
                     help="memory the suite's collector may spend on each signal's telemetry outside the "
                          "suite's own traces; past it, the oldest such exports are dropped and the report "
                          f"says how many (default {DEFAULT_CAP_BYTES // 2**20}; no limit with --capture-run, "
                          "so that a replay sees all the checks saw)")
-    group.addoption("--redact-metadata", action="append", default=[], metavar="NAME",
+    group.add("--redact-metadata", action="append", default=[], metavar="NAME",
                     help="also redact the values of this metadata key in captures and reports (repeatable; "
                          "authorization, cookie, x-api-key and the like always are)")
-    group.addoption("--keep-secrets", action="store_true",
+    group.add("--keep-secrets", action="store_true",
                     help="write credential-bearing metadata to captures and reports as received (default: "
                          "redacted)")
-    group.addoption("--fail-on", default="must", choices=FAIL_ON,
+    group.add("--fail-on", default="must", choices=FAIL_ON,
                     help="lowest check level whose failure fails the run (default must)")
-    group.addoption("--findings", metavar="FILE", help="write the per-check findings as JSON")
-    group.addoption("--capture-run", metavar="FILE",
+    group.add("--findings", metavar="FILE", help="write the per-check findings as JSON")
+    group.add("--capture-run", metavar="FILE",
                     help="save everything received and sent, for --replay (.gz to compress)")
-    group.addoption("--replay", metavar="FILE",
+    group.add("--replay", metavar="FILE",
                     help="re-judge a --capture-run offline: same checks, same verdicts, no target")
-    group.addoption("--check-concurrency", type=int, default=8, metavar="N",
+    group.add("--check-concurrency", type=int, default=8, metavar="N",
                     help="how many independent checks run at once against the target (default 8; "
                          "1 runs them one at a time)")
-    group.addoption("--markdown", metavar="FILE",
+    group.add("--markdown", metavar="FILE",
                     help="write a Markdown summary (also appended to $GITHUB_STEP_SUMMARY when set)")
 
 

@@ -20,16 +20,16 @@ from pathlib import Path
 
 import pytest
 
-from . import ids, report
+from . import ids, report, selection
 from .capture import Recorder, ReplayTape, load as load_capture, save as save_capture
 from .client import RUNNING
 from .concurrency import ConcurrentChecks
 from .evidence import collect
 from .generated_inputs import GeneratedInputs
 from .manifest import ManifestError, load_manifest
-from .options import DEFAULT_MANIFEST, pytest_addoption, repair_rootdir  # noqa: F401 (hooks)
-from .profiles import TeamSchema, load_team_schema
-from .registry import CheckInfo, Level, info_for, load_catalog
+from .options import DEFAULT_MANIFEST, pytest_addoption, repair_rootdir, resolve as resolve_options  # noqa: F401 (hooks)
+from .profiles import load_team_schema
+from .registry import Level, load_catalog
 from .results import ROW, WORKER_KEY, Results, apply_manifest, make_row
 from .session import SessionError, Suite, UsageProblem, replayed, start_live, start_spare, stop_live
 from .verdicts import MEASURED, CheckFailure
@@ -71,7 +71,10 @@ def pytest_load_initial_conftests(early_config):
 
 
 def pytest_configure(config):
+    resolve_options(config)
     config.addinivalue_line("markers", "conformance(id): a conformance check with a catalog ID")
+    selection.register_markers(config)
+    config.pluginmanager.register(selection, "otelconform-selection")
     state = config.stash[_STATE] = RunState()
     config.pluginmanager.register(state.results, "otelconform-results")
     target, command = config.getoption("--target"), config.getoption("--target-cmd")
@@ -79,6 +82,9 @@ def pytest_configure(config):
     if sum(map(bool, (target, command, replay))) > 1:
         raise pytest.UsageError("give one of --target, --target-cmd and --replay")
     if not (target or command or replay):
+        if config.option.collectonly and config.args_source == pytest.Config.ArgsSource.INVOCATION_DIR:
+            # `pytest --co` where no test paths are configured lists the catalog, no target needed.
+            config.args.append(str(CHECKS_DIR))
         return
     fixed_ports = config.getoption("--otlp-port") is not None or config.getoption("--otlp-http-port") is not None
     if not _is_worker(config) and _parallel(config) and (target or fixed_ports):
@@ -247,11 +253,7 @@ def pytest_pyfunc_call(pyfuncitem):
     return None
 
 
-def _check_info(item) -> CheckInfo | None:
-    team = getattr(item, "callspec", None) and item.callspec.params.get("team_schema")
-    if isinstance(team, TeamSchema):
-        return CheckInfo(team.id, Level(team.level), team.title, f"team rule {team.path}", team.applies_to)
-    return info_for(item)
+_check_info = selection.item_info
 
 
 def _tape_key(item) -> str:
