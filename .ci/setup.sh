@@ -19,7 +19,7 @@ step "installing the suite and the Python references into .venv"
 .venv/bin/python -m pip install -q -e ".[dev]" -r reference_services/python_async/requirements.txt
 
 : > reports/build-times.txt
-for lang in ${CONFORMANCE_BUILD-c cpp go rust}; do
+for lang in ${CONFORMANCE_BUILD-c cpp go go_greeter rust}; do
   step "building reference_services/$lang"
   started=$(date +%s)
   bash "reference_services/$lang/build.sh" >&2

@@ -102,6 +102,10 @@ class TargetClient(ContractCalls):
         self.history: list[CallResult] = []
         self.recorder = None  # a capture.Recorder under --capture
 
+    @property
+    def channel(self) -> grpc.Channel:
+        return self._channel
+
     def close(self) -> None:
         self._channel.close()
 

@@ -30,9 +30,17 @@ pb, services = _generate()
 METHODS = frozenset(m.name for m in pb.DESCRIPTOR.services_by_name[SERVICE.rsplit(".", 1)[1]].methods)
 
 
+def split_method(method: str) -> tuple[str, str]:
+    """(service, method) of a contract method (``Echo``) or of any ``package.Service/Method``
+    (a call named with --call in zero-contract mode)."""
+    service, _, name = method.rpartition("/")
+    return service or SERVICE, name
+
+
 def full_method(method: str) -> str:
     """``package.Service/Method``: the span name semconv requires (no leading slash)."""
-    return f"{SERVICE}/{method}"
+    service, name = split_method(method)
+    return f"{service}/{name}"
 
 
 # The collector keeps, past its memory cap, the exports a check may look for at any time: in

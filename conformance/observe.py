@@ -19,7 +19,7 @@ from typing import Callable, TypeVar
 from otelconform_fixtures.collector import FakeCollector
 from otelconform_fixtures.otlp import LogView, MetricView, SpanView
 
-from .contract import full_method
+from .contract import full_method, split_method
 from .ids import is_suite_trace
 from .verdicts import Mismatch, NoTelemetry
 
@@ -103,9 +103,10 @@ class SignalWatch:
 
 def identifies_method(span: SpanView, method: str) -> bool:
     """Does the span name the RPC ``method``, in short or full form, by attribute or name?"""
-    if span.attributes.get("rpc.method") in (method, full_method(method)):
+    short = split_method(method)[1]
+    if span.attributes.get("rpc.method") in (short, full_method(method)):
         return True
-    return span.name.rsplit("/", 1)[-1] == method
+    return span.name.rsplit("/", 1)[-1] == short
 
 
 def duration_s(span: SpanView) -> float:

@@ -110,6 +110,19 @@ def pytest_addoption(parser):
                     help="with --target-cmd: the suite's collector serves OTLP over TLS and asks for a client "
                          "certificate; the service gets https endpoints and OTEL_EXPORTER_OTLP_CERTIFICATE, "
                          "_CLIENT_CERTIFICATE and _CLIENT_KEY")
+    group.add("--call", action="append", metavar="'pkg.Service/Method={json} [-> CODE]'",
+              help="zero-contract mode: a call for the suite to make, with its request as JSON and the status "
+                   "it should end with (default OK); repeatable. The service needs no test contract: the checks "
+                   "that need one are skipped, saying which contract method would enable them")
+    group.add("--descriptor-set", metavar="FILE",
+              help="with --call: the request and response types from this descriptor set (protoc "
+                   "--include_imports --descriptor_set_out=FILE) instead of the service's server reflection")
+    group.add("--outgoing-call", metavar="'pkg.Service/Method={json}'",
+              help="with --call: the call that makes the service call its dependency, which must be the "
+                   "suite's downstream on --downstream-port (outgoing propagation checks)")
+    group.add("--downstream-port", type=int, default=None, metavar="PORT",
+              help="with --outgoing-call: the port of the suite's downstream (answers any method); point the "
+                   "service's dependency address at 127.0.0.1:PORT")
     group.add("--otlp-port", type=int, default=None,
                     help="port of the fake collector's OTLP/gRPC receiver (default: ephemeral "
                          "with --target-cmd, 4317 with --target)")

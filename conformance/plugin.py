@@ -29,7 +29,7 @@ from .generated_inputs import GeneratedInputs
 from .manifest import ManifestError, load_manifest
 from .options import DEFAULT_MANIFEST, pytest_addoption, repair_rootdir, resolve as resolve_options  # noqa: F401 (hooks)
 from .profiles import load_team_schema
-from .registry import Level, load_catalog
+from .registry import load_catalog
 from .results import ROW, WORKER_KEY, Results, apply_manifest, make_row
 from .session import SessionError, Suite, UsageProblem, replayed, start_live, start_spare, stop_live
 from .verdicts import MEASURED, CheckFailure
@@ -55,6 +55,7 @@ class RunState:
     spare: Future | None = None  # the instance SHUT-001 stops
     concurrent: ConcurrentChecks | None = None
     generated: GeneratedInputs | None = None  # examples of the generated W3C checks
+    mode: str = ""  # said in the report's headline: zero-contract mode and how many checks apply
 
 
 def _is_worker(config) -> bool:
@@ -152,6 +153,21 @@ def pytest_collection_modifyitems(config, items):
         if len(keep) != len(items):
             config.hook.pytest_deselected(items=[i for i in items if i not in keep])
             items[:] = keep
+    if config.getoption("--call"):
+        # Zero-contract mode: what needs the contract is skipped, saying which methods it calls.
+        from .zero_contract import skip_reason
+
+        checks, applicable = set(), set()
+        for item in items:
+            info = _check_info(item)
+            if info is None:
+                continue
+            checks.add(info.id)
+            if info.zero_contract:
+                applicable.add(info.id)
+            elif item.get_closest_marker("skip") is None:
+                item.add_marker(pytest.mark.skip(reason=skip_reason(getattr(item, "function", None))))
+        config.stash[_STATE].mode = f"zero-contract mode, {len(applicable)} of {len(checks)} checks applicable"
     # Checks on instances of their own come after the main instance's (they run from the
     # start, beside them, and pytest meeting the first of them means the main instance's
     # exclusive checks are over); a check that times calls comes once those are over too; a
@@ -164,7 +180,8 @@ def pytest_collection_modifyitems(config, items):
 def pytest_collection_finish(session):
     state = session.config.stash[_STATE]
     wanted = any((info := _check_info(i)) is not None and info.runs_last for i in session.items)
-    if state.starting is not None and wanted and session.config.getoption("--target-cmd"):
+    if state.starting is not None and wanted and session.config.getoption("--target-cmd") \
+            and not session.config.getoption("--call"):
         # The instance SHUT-001 stops starts once the first one is up, while checks run.
         pool = ThreadPoolExecutor(1, thread_name_prefix="conformance-spare")
         state.spare = pool.submit(lambda: start_spare(session.config, state.starting.result()))
@@ -225,7 +242,9 @@ def suite(request, _session_suite):
     serial = state.recorder is not None or state.replay is not None or _is_worker(request.config)
     if state.concurrent is None and workers > 1 and not serial:
         state.concurrent = ConcurrentChecks(workers)
-        state.concurrent.start(request.session.items, _session_suite, _tape_key,
+        # A check skipped at collection (zero-contract mode) must not run beside the others.
+        runnable = [i for i in request.session.items if i.get_closest_marker("skip") is None]
+        state.concurrent.start(runnable, _session_suite, _tape_key,
                                lambda i: (info := _check_info(i)) is not None and not info.exclusive
                                and not info.configuration,
                                beside=lambda i: (info := _check_info(i)) is not None and bool(info.configuration)
@@ -367,7 +386,7 @@ def pytest_runtest_makereport(item, call):
 
 def _session_meta(config, state: RunState) -> dict | None:
     if state.suite is not None:
-        return state.suite.redactor.scrub(state.suite.meta())
+        return state.suite.redactor.scrub({**state.suite.meta(), "mode": state.mode})
     if state.session_error is not None:
         target = (f"launched: {config.getoption('--target-cmd')}" if config.getoption("--target-cmd")
                   else f"attached: {config.getoption('--target')}")

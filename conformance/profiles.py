@@ -21,7 +21,7 @@ import jsonschema
 
 from otelconform_schemas import SCHEMA_DIR
 
-from .contract import SERVICE, full_method
+from .contract import full_method, split_method
 
 PROFILES = ("seed", "stable", "dup")
 LAST_LEGACY_SEMCONV = (1, 38)  # RPC attributes were renamed in semconv v1.39
@@ -57,7 +57,8 @@ def _fill(node: Any, values: dict[str, Any]) -> Any:
 
 
 def call_values(method: str, code: grpc.StatusCode) -> dict[str, Any]:
-    return {"service": SERVICE, "method": method, "full_method": full_method(method),
+    service, short = split_method(method)
+    return {"service": service, "method": short, "full_method": full_method(method),
             "status_code": code.value[0], "status_name": code.name}
 
 
@@ -129,8 +130,9 @@ def point_matches(attributes: dict, method: str, code: grpc.StatusCode) -> bool:
     Either convention identifies the method; whichever status attribute is present must agree.
     """
     name = attributes.get("rpc.method")
-    if name == method:
-        if attributes.get("rpc.service") != SERVICE:
+    service, short = split_method(method)
+    if name == short:
+        if attributes.get("rpc.service") != service:
             return False
     elif name != full_method(method):
         return False

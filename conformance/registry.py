@@ -35,6 +35,7 @@ class CheckInfo:
     configuration: str = ""  # runs against its own instance started so (configurations.py)
     quiet: bool = False  # times calls: runs alone, once the checks that load the machine are over
     floods: bool = False  # makes hundreds of calls: starts once the main instance's concurrent checks are over
+    zero_contract: bool = False  # also runs on the calls a user names (--call), without the test contract
 
 
 REGISTRY: dict[str, CheckInfo] = {}
@@ -43,10 +44,10 @@ REGISTRY: dict[str, CheckInfo] = {}
 def check(id: str, level: str, title: str, spec: str, signal: str,
           killed_by: tuple[str, ...] = (), launch_only: bool = False, runs_last: bool = False,
           exclusive: bool = False, needs: tuple[str, ...] = (), configuration: str = "", quiet: bool = False,
-          floods: bool = False):
+          floods: bool = False, zero_contract: bool = False):
     """Register a check function under ``id`` and mark it for the plugin's report."""
     info = CheckInfo(id, Level(level), title, spec, signal, tuple(killed_by), launch_only or bool(configuration),
-                     runs_last, exclusive or runs_last, tuple(needs), configuration, quiet, floods)
+                     runs_last, exclusive or runs_last, tuple(needs), configuration, quiet, floods, zero_contract)
 
     def decorate(fn):
         existing = REGISTRY.get(id)

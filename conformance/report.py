@@ -29,7 +29,8 @@ def headline(meta: dict) -> str:
     return (f"target {meta['target']}; semconv profile '{meta['profile']}' ({meta['profile_reason']}); "
             f"W3C Trace Context Level {meta.get('trace_context_level', 1)}; "
             f"OTLP transports seen: {', '.join(meta['transports']) or 'none'}"
-            + (f"; {meta['tls']}" if meta.get("tls") and "TLS" in meta["tls"] else ""))
+            + (f"; {meta['tls']}" if meta.get("tls") and "TLS" in meta["tls"] else "")
+            + (f"; {meta['mode']}" if meta.get("mode") else ""))
 
 
 def session_lines(meta: dict) -> list[str]:

@@ -77,6 +77,7 @@ class Suite:
     _untraced_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
     _once: dict = field(default_factory=dict, init=False, repr=False)
     redactor: Redactor = field(default_factory=Redactor)  # what captures and reports must not show
+    named: object = None  # zero_contract.NamedCalls: the calls named with --call (zero-contract mode)
 
     @property
     def telemetry_timeout(self) -> float:
@@ -209,19 +210,48 @@ def _exporter_setup(collector: FakeCollector, env: dict | None) -> str:
             f"{env['OTEL_EXPORTER_OTLP_PROTOCOL']}")
 
 
-def probe_contract(client: TargetClient) -> None:
+def probe_contract(client: TargetClient, descriptor_set: str | None = None) -> None:
     """One Echo, traced so no check mistakes its span for one of its own untraced calls."""
     trace_id, parent = ids.new_trace_id(), ids.new_span_id()
     result = client.echo("conformance-probe", metadata=(("traceparent", ids.traceparent(trace_id, parent)),))
     if result.code == grpc.StatusCode.UNIMPLEMENTED:
+        from .zero_contract import no_calls_advice
+
         raise SessionError(f"the service at {client.address} does not implement the conformance "
                            f"contract: {SERVICE}/Echo answered UNIMPLEMENTED ({result.details}). Implement "
                            f"{SERVICE} (conformance/proto/conformance_v1.proto) in a test build of the "
-                           f"service, as {CONTRACT_DOC} describes")
+                           f"service, as {CONTRACT_DOC} describes; or "
+                           + no_calls_advice(client, descriptor_set, client.call_timeout))
     if result.code != grpc.StatusCode.OK:
         raise SessionError(f"the service at {client.address} failed the first contract call: {SERVICE}/Echo "
                            f"ended {result.code.name} ({result.details}); it must answer Echo with its "
                            f"payload ({CONTRACT_DOC})")
+
+
+def _named_calls(config, client: TargetClient):
+    """Zero-contract mode: the --call calls resolved, and the downstream on --downstream-port."""
+    from otelconform_fixtures.any_downstream import AnyDownstream
+
+    from .zero_contract import CallResolutionError, CallSpecError, NamedCalls
+
+    outgoing, port = config.getoption("--outgoing-call"), config.getoption("--downstream-port")
+    if outgoing and port is None:
+        raise UsageProblem("--outgoing-call needs --downstream-port: the service's dependency must be the "
+                           "suite's downstream, e.g. --downstream-port=7070 with the service's dependency "
+                           "address set to 127.0.0.1:7070")
+    try:
+        named = NamedCalls.resolve(client, config.getoption("--call"), outgoing,
+                                   config.getoption("--descriptor-set"), config.getoption("--call-timeout"))
+    except CallSpecError as exc:
+        raise UsageProblem(str(exc)) from None
+    except CallResolutionError as exc:
+        raise SessionError(str(exc)) from None
+    if named.ok is None:
+        raise UsageProblem("zero-contract mode needs at least one --call that ends OK (no '-> CODE', or "
+                           "'-> OK'): the checks of a successful call make it")
+    if port is not None:
+        named.downstream = AnyDownstream(port=port).start()
+    return named
 
 
 def _resolve_profile(config, suite: Suite) -> Profile:
@@ -245,7 +275,7 @@ def start_live(config) -> Suite:
     collector = FakeCollector(grpc_port=grpc_port if grpc_port is not None else (0 if launch else 4317),
                               memory_cap_bytes=_memory_cap(config), keep_whole=KEEP_WHOLE,
                               tls=certs if config.getoption("--collector-tls") else None)
-    downstream = launched = client = None
+    downstream = launched = client = named = None
     redactor = Redactor(config.getoption("--redact-metadata"), enabled=not config.getoption("--keep-secrets"))
     redactor.learn_environment()  # a launched target inherits the caller's exporter headers
     collector.metadata_listener = redactor.learn
@@ -263,9 +293,14 @@ def start_live(config) -> Suite:
         else:
             wait_until_serving(address, config.getoption("--ready-timeout"), tls=target_tls)
         client = TargetClient(address, config.getoption("--call-timeout"), target_tls)
-        probe_contract(client)
+        if config.getoption("--call"):
+            named = _named_calls(config, client)
+        else:
+            probe_contract(client, config.getoption("--descriptor-set"))
         exact_client = ExactHeaderClient(client)
-    except (PortInUse, TargetError, SessionError) as exc:
+    except (PortInUse, TargetError, SessionError, UsageProblem) as exc:
+        if named is not None and named.downstream is not None:
+            named.downstream.stop()
         if client is not None:
             client.close()
         if launched is not None:
@@ -281,9 +316,9 @@ def start_live(config) -> Suite:
     watch = SignalWatch(collector, config.getoption("--telemetry-timeout"), _exporter_setup(collector, env))
     suite = Suite(collector, downstream, client, get_profile("seed"), watch,
                   config.getoption("--service-name") if launch else None, launched,
-                  config.getoption("--otlp-protocol"), probe_calls=1, exact_client=exact_client,
-                  trace_context_level=config.getoption("--trace-context-level"), redactor=redactor)
-    if launch:
+                  config.getoption("--otlp-protocol"), probe_calls=0 if named else 1, exact_client=exact_client,
+                  trace_context_level=config.getoption("--trace-context-level"), redactor=redactor, named=named)
+    if launch and named is None:  # instances of other configurations serve only contract checks
         from .instances import InstancePool
 
         suite.instances = InstancePool(command, {k: v for k, v in env.items() if not k.startswith("OTEL_EXPORTER")},
@@ -297,6 +332,8 @@ def start_live(config) -> Suite:
 def stop_live(suite: Suite) -> None:
     if suite.instances is not None:
         suite.instances.stop_all()
+    if suite.named is not None and suite.named.downstream is not None:
+        suite.named.downstream.stop()
     suite.client.close()
     suite.exact_client.close()
     if suite._stopping is not None:

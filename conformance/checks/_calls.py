@@ -5,6 +5,7 @@ PYTEST_DONT_REWRITE: the suite fails checks by raising, never with a bare assert
 from __future__ import annotations
 
 import grpc
+import pytest
 
 from otelconform.contract import pb
 from otelconform.ids import new_span_id, new_trace_id, parse_traceparent, traceparent, unique
@@ -26,10 +27,33 @@ def traced_call(suite, method: str, *args, expect: grpc.StatusCode = grpc.Status
     return result.require(expect), trace_id, parent_id
 
 
+def ok_method(suite) -> str:
+    """The method of a plain successful call: Echo, or in zero-contract mode the first --call
+    that ends OK (as package.Service/Method)."""
+    return suite.named.ok.spec.full_method if suite.named is not None else "Echo"
+
+
+def traced_ok_call(suite, tag: str, sampled: bool = True, extra=()):
+    """A successful call with a fresh traceparent: Echo, or the first --call that ends OK.
+
+    Returns (result, trace_id, parent_id)."""
+    if suite.named is None:
+        return traced_call(suite, "echo", unique(tag), sampled=sampled, extra=extra)
+    trace_id, parent_id = new_trace_id(), new_span_id()
+    metadata = (("traceparent", traceparent(trace_id, parent_id, sampled=sampled)), *extra)
+    named = suite.named
+    return named.require(named.ok, named.make(named.ok, metadata)), trace_id, parent_id
+
+
 def traced_echo_span(suite):
-    """One Echo call and the span the target exported for it."""
-    _, trace_id, parent_id = traced_call(suite, "echo", unique("echo"))
+    """One successful call (Echo, or the first --call ending OK) and the span the target exported for it."""
+    _, trace_id, parent_id = traced_ok_call(suite, "echo")
     return server_span(suite, trace_id, parent_id)
+
+
+def downstream_address(suite) -> str:
+    """host:port of the downstream the target's outgoing calls go to."""
+    return suite.named.downstream.address if suite.named is not None else suite.downstream.address
 
 
 # Outcomes that can also mean the service never handled Fail as asked.
@@ -77,8 +101,20 @@ def relay_ending(suite, code: grpc.StatusCode, tag: str):
     return trace_id, parent_id, call
 
 
+def untraced_method(suite) -> str:
+    """The method of the calls made without trace context: Sleep, or in zero-contract mode the
+    first --call that ends OK (the checks take turns to make them, see Suite.untraced_turn)."""
+    return ok_method(suite) if suite.named is not None else "Sleep"
+
+
 def untraced_sleep(suite, metadata=()):
-    """A Sleep whose distinct duration identifies its span; returns (result, requested seconds)."""
+    """A Sleep whose distinct duration identifies its span; returns (result, requested seconds).
+
+    In zero-contract mode, the first --call that ends OK, with no requested duration: the call's
+    method and its measured duration identify its span (the untraced turn keeps it alone)."""
+    if suite.named is not None:
+        named = suite.named
+        return named.require(named.ok, named.make(named.ok, metadata)), 0.0
     duration_ms = suite.untraced_sleep_ms()
     result = suite.client.call("Sleep", pb.SleepRequest(duration_ms=duration_ms), metadata).require()
     took_ms = (result.ended_at - result.started_at) * 1000
@@ -90,6 +126,8 @@ def untraced_sleep(suite, metadata=()):
 
 def relay(suite, tag: str, calls: int = 1, extra=()):
     """A traced Relay; verifies the downstream got every call. Returns (trace, parent, calls seen)."""
+    if suite.named is not None:
+        return _outgoing_call(suite, extra)
     payload = unique(tag)
     _, trace_id, parent_id = traced_call(suite, "relay", suite.downstream.address, payload, calls=calls,
                                          extra=extra)
@@ -128,3 +166,28 @@ def outcome_recorded(suite, kind: str, span, method: str, code: grpc.StatusCode)
                        f"'{suite.profile.name}' profile: " + "; ".join(errors)
                        + f" (attributes: {span.attributes}); set the status attribute from the code the "
                        f"call actually ended with")
+
+
+def _outgoing_call(suite, extra=()):
+    """Zero-contract mode: the --outgoing-call, traced, and the one call it made to the downstream.
+
+    Outgoing calls are told apart by time alone (a service that drops the context sends no
+    trace id to match), so the checks making them take turns."""
+    named = suite.named
+    if named.outgoing is None or named.downstream is None:
+        pytest.skip("zero-contract mode: name the call that makes the service call its dependency with "
+                    "--outgoing-call, and point that dependency at the suite's downstream (--downstream-port)")
+    trace_id, parent_id = new_trace_id(), new_span_id()
+    metadata = (("traceparent", traceparent(trace_id, parent_id)), *extra)
+    with named.outgoing_turn:
+        before = len(named.downstream.calls())
+        result = named.require(named.outgoing, named.make(named.outgoing, metadata))
+        arrived = named.downstream.wait_for(lambda: named.downstream.calls()[before:], suite.telemetry_timeout)
+    during = [c for c in arrived if result.started_at - 0.001 <= c.received_at <= result.ended_at + 0.001]
+    if len(during) != 1:
+        raise TargetUnresponsive(
+            f"the call {named.outgoing.spec.full_method} (--outgoing-call) should have called the suite's "
+            f"downstream at {named.downstream.address} once while it ran, but {len(during)} call(s) arrived "
+            f"then ({len(arrived)} since it started): point the service's dependency address at "
+            f"{named.downstream.address}, or name the call that makes one outgoing call")
+    return trace_id, parent_id, during

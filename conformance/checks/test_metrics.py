@@ -14,30 +14,36 @@ from otelconform.verdicts import Mismatch, expect_equal
 
 from otelconform_fixtures.otlp import MetricView, attributes as decode_attributes
 
+from ._calls import ok_method, traced_ok_call
 from ._metrics import RPC_METRICS, counted, exported, points_for, require_exported
 
 
 def _make_calls(suite, n: int):
+    """``n`` successful calls: Echo, or in zero-contract mode the first --call that ends OK."""
     for _ in range(n):
-        suite.client.echo(unique("met")).require()
+        if suite.named is None:
+            suite.client.echo(unique("met")).require()
+        else:  # traced: an untraced call of this method is PROP-002's to find by its shape
+            traced_ok_call(suite, "met")
 
 
 @check("MET-001", "MUST", "RPC duration histogram has the profile's name, unit, type and attributes",
        RPC_METRICS + "; schemas/<profile>/duration-point.schema.json", "metrics",
-       killed_by=("metric-renamed", "stock"))
+       killed_by=("metric-renamed", "stock"), zero_contract=True)
 def test_met_001_duration_histogram_shape(suite):
+    method = ok_method(suite)
     _make_calls(suite, 1)
     for spec in suite.profile.server_durations:
         metrics = exported(suite, spec["name"])
         expect_equal(f"type of {spec['name']}", spec["type"], metrics[-1].data_type)
         expect_equal(f"unit of {spec['name']}", spec["unit"], metrics[-1].unit)
         found = suite.watch.wait(
-            "metrics", lambda: points_for(suite.collector.metrics(spec["name"]), "Echo", grpc.StatusCode.OK),
-            f"{spec['name']} data points for Echo calls")
+            "metrics", lambda: points_for(suite.collector.metrics(spec["name"]), method, grpc.StatusCode.OK),
+            f"{spec['name']} data points for {method} calls")
         if not found:
             seen = [decode_attributes(p.attributes) for m in metrics for p in m.metric.histogram.data_points]
-            raise Mismatch(f"no {spec['name']} data point identifies Echo calls; points seen: {seen[:5]}")
-        errors = suite.profile.point_errors(spec, found[-1][1], "Echo", grpc.StatusCode.OK)
+            raise Mismatch(f"no {spec['name']} data point identifies {method} calls; points seen: {seen[:5]}")
+        errors = suite.profile.point_errors(spec, found[-1][1], method, grpc.StatusCode.OK)
         if errors:
             raise Mismatch(f"{spec['name']} data point attributes break the '{suite.profile.name}' "
                            "profile: " + "; ".join(errors))
@@ -45,29 +51,30 @@ def test_met_001_duration_histogram_shape(suite):
 
 @check("MET-002", "MUST", "RPC duration histogram counts every call",
        RPC_METRICS + " (one measurement per RPC)", "metrics", killed_by=("duration-recorded-twice",),
-       exclusive=True)
+       exclusive=True, zero_contract=True)
 def test_met_002_duration_histogram_counts_calls(suite):
+    method = ok_method(suite)
     names = [spec["name"] for spec in suite.profile.server_durations]
     for name in names:
         require_exported(suite, name)
 
     def total(name):
-        return counted(suite.collector.metrics(name), "Echo", grpc.StatusCode.OK)[0]
+        return counted(suite.collector.metrics(name), method, grpc.StatusCode.OK)[0]
 
     before = {name: total(name) for name in names}
     calls = 5
     _make_calls(suite, calls)
-    made = suite.client.calls_made[("Echo", "OK")]
+    made = suite.client.calls_made[(method, "OK")]
     for name in names:
         # With the suite as the only caller (launch mode) the count must match exactly.
         target = made if suite.launched is not None else before[name] + calls
         reached = suite.watch.wait("metrics", lambda: (t := total(name)) >= target and t,
-                                   f"{name} counting {target} Echo calls")
+                                   f"{name} counting {target} {method} calls")
         if not reached:
-            raise Mismatch(f"{name} count for Echo: expected at least {target} after {calls} more "
+            raise Mismatch(f"{name} count for {method}: expected at least {target} after {calls} more "
                            f"calls (the suite made {made} in all), got {total(name)}")
         if suite.launched is not None:
-            expect_equal(f"{name} count for Echo vs the suite's successful Echo calls", made, reached)
+            expect_equal(f"{name} count for {method} vs the suite's successful {method} calls", made, reached)
 
 
 # OTel semantic conventions for the seed's USE metrics: process-wide ones, or a runtime's own.

@@ -10,7 +10,7 @@ from otelconform.registry import check
 from otelconform.tracestate import forwarding_error
 from otelconform.verdicts import Mismatch, expect, expect_equal
 
-from ._calls import outgoing_traceparent, relay, traced_call, untraced_sleep
+from ._calls import outgoing_traceparent, relay, traced_ok_call, untraced_method, untraced_sleep
 
 W3C_TC = "W3C Trace Context §3.2 traceparent / §3.3 tracestate"
 # Three entries, so that a reordering can be told from one entry moved to the front.
@@ -19,9 +19,9 @@ TRACESTATE = "rojo=00f067aa0ba902b7,congo=t61rcWkgMzE,tenant1@vendor=t1"
 
 @check("PROP-001", "MUST", "server span continues the incoming trace",
        "W3C Trace Context §3.2.2.3 parent-id; OTel propagators API (Extract)", "traces",
-       killed_by=("drop-incoming-context",))
+       killed_by=("drop-incoming-context",), zero_contract=True)
 def test_prop_001_server_span_continues_incoming_trace(suite):
-    _, trace_id, parent_id = traced_call(suite, "echo", unique("prop-001"))
+    _, trace_id, parent_id = traced_ok_call(suite, "prop-001")
     span = server_span(suite, trace_id, parent_id)
     expect_equal("trace id of the target's span", trace_id, span.trace_id)
     expect_equal("parent span id of the target's span", parent_id, span.parent_span_id)
@@ -29,15 +29,16 @@ def test_prop_001_server_span_continues_incoming_trace(suite):
 
 @check("PROP-002", "MUST", "no traceparent: the server span is the root of a new trace",
        "W3C Trace Context §3.2 (no header: start a new trace); OTel trace API §Span creation", "traces",
-       killed_by=("invent-parent",))
+       killed_by=("invent-parent",), zero_contract=True)
 def test_prop_002_no_traceparent_starts_new_root(suite):
+    method = untraced_method(suite)
     with suite.untraced_turn:
         call, requested = untraced_sleep(suite)
-        found = suite.watch.wait("traces", lambda: untraced_call_spans(suite, "Sleep", call, requested),
-                                 "the span of a Sleep call made without traceparent")
+        found = suite.watch.wait("traces", lambda: untraced_call_spans(suite, method, call, requested),
+                                 f"the span of a {method} call made without traceparent")
     if not found:
-        raise Mismatch(f"no span for a Sleep call made without traceparent: expected a span outside the "
-                       f"suite's traces naming the Sleep method and lasting {requested * 1000:.0f}-"
+        raise Mismatch(f"no span for a {method} call made without traceparent: expected a span outside the "
+                       f"suite's traces naming the {method} method and lasting {requested * 1000:.0f}-"
                        f"{(call.ended_at - call.started_at) * 1000:.0f} ms, got none within "
                        f"{suite.telemetry_timeout:g}s; a call without trace context must still be traced, "
                        f"as the root of a new trace")
@@ -49,19 +50,20 @@ def test_prop_002_no_traceparent_starts_new_root(suite):
 @check("PROP-003", "MUST", "unsampled parent: no server span is exported (parent-based sampler)",
        "W3C Trace Context §3.2.2.5 trace-flags (sampled); OTel SDK §Sampling ParentBased "
        "(default OTEL_TRACES_SAMPLER=parentbased_always_on)", "traces",
-       killed_by=("drop-incoming-context",))
+       killed_by=("drop-incoming-context",), zero_contract=True)
 def test_prop_003_unsampled_parent_is_not_exported(suite):
+    method = untraced_method(suite)
     unsampled_trace, parent = new_trace_id(), new_span_id()
     with suite.untraced_turn:
         unsampled_call, requested = untraced_sleep(
             suite, metadata=(("traceparent", traceparent(unsampled_trace, parent, sampled=False)),))
         # A sampled call made afterwards is a barrier: once its span is in, the exporter has
         # flushed past the unsampled one, so its absence is meaningful.
-        _, barrier_trace, barrier_parent = traced_call(suite, "echo", unique("prop-003-barrier"))
+        _, barrier_trace, barrier_parent = traced_ok_call(suite, "prop-003-barrier")
         server_span(suite, barrier_trace, barrier_parent)
         recorded = (suite.collector.spans(unsampled_trace)
                     or [s for s in suite.collector.spans() if s.parent_span_id == parent]
-                    or untraced_call_spans(suite, "Sleep", unsampled_call, requested))
+                    or untraced_call_spans(suite, method, unsampled_call, requested))
     if recorded:
         raise Mismatch("expected no span for a call whose parent is unsampled (trace-flags 00), got: "
                        + recorded[0].summary() + "; a parent-based sampler must follow the incoming "
@@ -69,7 +71,7 @@ def test_prop_003_unsampled_parent_is_not_exported(suite):
 
 
 @check("PROP-004", "MUST", "outgoing call carries the same trace id",
-       W3C_TC + "; OTel propagators API (Inject)", "traces", killed_by=("no-outgoing-inject",))
+       W3C_TC + "; OTel propagators API (Inject)", "traces", killed_by=("no-outgoing-inject",), zero_contract=True)
 def test_prop_004_outgoing_call_keeps_trace_id(suite):
     trace_id, _, (call,) = relay(suite, "prop-004")
     expect_equal("trace id sent downstream", trace_id, outgoing_traceparent(call)[1])
@@ -77,7 +79,7 @@ def test_prop_004_outgoing_call_keeps_trace_id(suite):
 
 @check("PROP-005", "MUST", "outgoing parent id is the target's exported client span",
        "W3C Trace Context §3.2.2.3 parent-id (the caller's own span id)", "traces",
-       killed_by=("no-outgoing-inject",))
+       killed_by=("no-outgoing-inject",), zero_contract=True)
 def test_prop_005_outgoing_parent_is_client_span(suite):
     trace_id, parent_id, (call,) = relay(suite, "prop-005")
     _, _, sent_parent, _ = outgoing_traceparent(call)
@@ -90,7 +92,7 @@ def test_prop_005_outgoing_parent_is_client_span(suite):
 
 
 @check("PROP-006", "MUST", "outgoing call keeps the sampled flag",
-       "W3C Trace Context §3.2.2.5 trace-flags", "traces", killed_by=("no-outgoing-inject",))
+       "W3C Trace Context §3.2.2.5 trace-flags", "traces", killed_by=("no-outgoing-inject",), zero_contract=True)
 def test_prop_006_outgoing_call_keeps_sampled_flag(suite):
     _, _, (call,) = relay(suite, "prop-006")
     flags = int(outgoing_traceparent(call)[3], 16)
@@ -99,7 +101,7 @@ def test_prop_006_outgoing_call_keeps_sampled_flag(suite):
 
 @check("PROP-007", "MUST", "outgoing call carries the incoming tracestate",
        "W3C Trace Context §3.3.1.3 mutating the tracestate field (add or update the own entry, "
-       "moved to the front; other entries kept, in order)", "traces", killed_by=("no-outgoing-inject",))
+       "moved to the front; other entries kept, in order)", "traces", killed_by=("no-outgoing-inject",), zero_contract=True)
 def test_prop_007_outgoing_call_keeps_tracestate(suite):
     _, _, (call,) = relay(suite, "prop-007", extra=(("tracestate", TRACESTATE),))
     error = forwarding_error(TRACESTATE, call.values("tracestate"))
@@ -109,7 +111,7 @@ def test_prop_007_outgoing_call_keeps_tracestate(suite):
 
 @check("PROP-008", "SHOULD", "outgoing call carries the incoming baggage",
        "W3C Baggage §3 (propagate all members when within limits); seed Appendix A", "traces",
-       killed_by=("no-outgoing-inject",))
+       killed_by=("no-outgoing-inject",), zero_contract=True)
 def test_prop_008_outgoing_call_keeps_baggage(suite):
     sent = {"userId": "12345", "requestId": unique("req")}
     header = ",".join(f"{k}={v}" for k, v in sent.items())
