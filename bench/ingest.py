@@ -2,7 +2,7 @@
 
 The real collector is built with the OpenTelemetry Collector Builder (OCB) from the Go module
 proxy, pinned below (otlpreceiver -> nop exporter, nothing else), into a cache outside the
-repository (``$XDG_CACHE_HOME/grpc-conformance``, else ``~/.cache/grpc-conformance``); the
+repository (``$XDG_CACHE_HOME/otelconform``, else ``~/.cache/otelconform``); the
 first run builds it (about 2 minutes), later runs reuse it. The fake collector runs alone in a
 process, set up as a conformance session sets it up (``fake_collector.py``).
 
@@ -40,7 +40,7 @@ TICKS = os.sysconf("SC_CLK_TCK")
 
 def cache_dir() -> Path:
     base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return base / "grpc-conformance" / f"otelcol-{OCB_VERSION}"
+    return base / "otelconform" / f"otelcol-{OCB_VERSION}"
 
 
 def build_real_collector() -> Path:

@@ -1,10 +1,10 @@
-"""``grpc-conformance``: run the suite, print the check catalog, build a target × check matrix.
+"""``otelconform``: run the suite, print the check catalog, build a target × check matrix.
 
-    grpc-conformance run --target-cmd "./svc" [pytest options]
-    grpc-conformance catalog > docs/checks.md
-    grpc-conformance w3c-harness > docs/w3c-harness.md
-    grpc-conformance matrix go.json rust.json -o matrix.html
-    grpc-conformance config-matrix go.json rust.json > docs/configuration-matrix.md
+    otelconform run --target-cmd "./svc" [pytest options]
+    otelconform catalog > docs/checks.md
+    otelconform w3c-harness > docs/w3c-harness.md
+    otelconform matrix go.json rust.json -o matrix.html
+    otelconform config-matrix go.json rust.json > docs/configuration-matrix.md
 
 PYTEST_DONT_REWRITE: the suite fails checks by raising, never with a bare assert.
 """
@@ -23,7 +23,7 @@ def catalog_markdown() -> str:
     from .profiles import PROFILES
 
     lines = ["# Check catalog", "",
-             "Generated from the code by `grpc-conformance catalog`; `tests/test_gate.py::test_catalog_document_is_current` fails "
+             "Generated from the code by `otelconform catalog`; `tests/test_gate.py::test_catalog_document_is_current` fails "
              "when this file is stale.", "",
              "| ID | level | title | profiles | spec | killed by (mutant) |", "| --- | --- | --- | --- | --- | --- |"]
     for info in sorted(load_catalog().values(), key=lambda i: i.id):
@@ -68,7 +68,7 @@ def matrix_html(findings_files: list[str]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="grpc-conformance", description=__doc__,
+    parser = argparse.ArgumentParser(prog="otelconform", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("run", help="run the suite (all further arguments go to pytest)")
@@ -101,13 +101,13 @@ def main(argv: list[str] | None = None) -> int:
         try:
             sys.stdout.write(render(columns_from(args.findings)))
         except (OSError, ValueError, KeyError) as exc:
-            print(f"grpc-conformance config-matrix: {exc}", file=sys.stderr)
+            print(f"otelconform config-matrix: {exc}", file=sys.stderr)
             return 2
         return 0
     try:
         Path(args.output).write_text(matrix_html(args.findings))
     except (OSError, ValueError, KeyError) as exc:
-        print(f"grpc-conformance matrix: {exc}", file=sys.stderr)
+        print(f"otelconform matrix: {exc}", file=sys.stderr)
         return 2
     print(f"wrote {args.output}")
     return 0

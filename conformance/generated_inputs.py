@@ -18,7 +18,7 @@ import sys
 import threading
 
 EXAMPLES = 12  # per generated check: each one is a call to the target
-MISSING = "the generated W3C checks need hypothesis: pip install 'grpc-otel-conformance[generated]'"
+MISSING = "the generated W3C checks need hypothesis: pip install 'pytest-otelconform[generated]'"
 
 
 def draw_all() -> dict[str, list] | None:

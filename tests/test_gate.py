@@ -167,7 +167,7 @@ def test_junit_allure_markdown_and_matrix(suite_runner, tmp_path):
 
 def test_catalog_document_is_current():
     assert (ROOT / "docs" / "checks.md").read_text() == catalog_markdown(), \
-        "docs/checks.md is stale: run grpc-conformance catalog > docs/checks.md"
+        "docs/checks.md is stale: run otelconform catalog > docs/checks.md"
 
 
 def _by_check(run) -> dict[str, str]:

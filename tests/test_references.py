@@ -90,7 +90,7 @@ def _check_configuration_column(ref: Reference, run) -> None:
     documented = config_matrix.parse((ROOT / config_matrix.DOCUMENT).read_text()).get(ref.id)
     assert documented == measured, (
         f"{config_matrix.DOCUMENT} is stale for {ref.id}: documented {documented}, measured {measured}; "
-        f"after running tests/test_references.py, regenerate it with: .venv/bin/grpc-conformance config-matrix "
+        f"after running tests/test_references.py, regenerate it with: .venv/bin/otelconform config-matrix "
         f"reports/config-matrix/*.json > {config_matrix.DOCUMENT}")
 
 

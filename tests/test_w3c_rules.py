@@ -19,7 +19,7 @@ def test_every_harness_test_is_mapped_and_the_table_is_current():
     mapped = {v.harness for g in GROUPS for v in g.vectors if v.harness} | set(NOT_SENDABLE)
     assert mapped == set(HARNESS_TESTS)
     assert (ROOT / "docs" / "w3c-harness.md").read_text() == harness_markdown(), \
-        "docs/w3c-harness.md is stale: run grpc-conformance w3c-harness > docs/w3c-harness.md"
+        "docs/w3c-harness.md is stale: run otelconform w3c-harness > docs/w3c-harness.md"
 
 
 def test_vector_names_are_unique_per_check():
