@@ -36,6 +36,7 @@ from .verdicts import MEASURED, CheckFailure
 
 CHECKS_DIR = Path(__file__).resolve().parent / "checks"
 NOT_RUN = "not run: the target cannot be checked (see the session error)"
+TARGET_NOT_CHECKED = 6  # the exit status of a run whose target could not be checked (README, exit statuses)
 
 _STATE = pytest.StashKey["RunState"]()
 _EVIDENCE = pytest.StashKey[object]()
@@ -407,6 +408,8 @@ def pytest_sessionfinish(session):
         return
     state.results.add_session(meta)
     if state.session_error is not None:
+        # Told apart from a conformance failure (1): the target could not be checked at all.
+        session.exitstatus = TARGET_NOT_CHECKED
         for item in session.items:
             info = _check_info(item)
             if info is not None and item.nodeid not in state.results.rows:

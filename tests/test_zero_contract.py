@@ -74,5 +74,5 @@ def test_a_call_that_does_not_parse_is_a_usage_error(tmp_path, descriptor_set):
 def test_an_unknown_method_names_what_the_service_offers(tmp_path, descriptor_set):
     run = run_suite(tmp_path, f"--target-cmd={PYTHON_REFERENCE}", f"--descriptor-set={descriptor_set}",
                     "--call=conformance.v1.Conformance/Hello={}", "-k", "PROP-001")
-    assert run.verdicts() == {"PROP-001": "TARGET_ERROR"}, run.output[-2000:]
+    assert run.verdicts() == {"PROP-001": "TARGET_ERROR"} and run.returncode == 6, run.output[-2000:]
     assert "has no method Hello; its methods: Echo, Fail" in run.output, run.output[-2000:]
