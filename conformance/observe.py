@@ -13,12 +13,16 @@ PYTEST_DONT_REWRITE: the suite fails checks by raising, never with a bare assert
 """
 from __future__ import annotations
 
+import re
 import threading
 from typing import Callable, TypeVar
+
+import pytest
 
 from otelconform_fixtures.collector import FakeCollector
 from otelconform_fixtures.otlp import LogView, MetricView, SpanView
 
+from .client import RUNNING
 from .contract import full_method, split_method
 from .ids import is_suite_trace
 from .verdicts import Mismatch, NoTelemetry
@@ -101,6 +105,10 @@ class SignalWatch:
 
 # -- spans -----------------------------------------------------------------------------------
 
+# The checks about propagation itself (PROP, and the W3C TC, TS and BAG vectors): when the
+# target does not continue the trace the suite sent, theirs is the finding.
+_PROPAGATION_CHECK = re.compile(r"::test_(prop|tc|ts|bag)_\d")
+
 def identifies_method(span: SpanView, method: str) -> bool:
     """Does the span name the RPC ``method``, in short or full form, by attribute or name?"""
     short = split_method(method)[1]
@@ -145,12 +153,17 @@ def server_span(suite, trace_id: str, parent_id: str, outgoing: bool = False) ->
         raise Mismatch(f"the target's SERVER span has parent {servers[0].parent_span_id or '(none)'}, "
                        f"expected the incoming parent {parent_id} that the suite sent in traceparent "
                        f"({servers[0].summary()}): extract the incoming context before starting the span")
-    raise Mismatch(f"no span with parent {parent_id} (the id the suite sent) in trace {trace_id} within "
-                   f"{suite.watch.timeout:g}s; the trace has: {_describe(spans)}"
-                   if spans else
-                   f"no span of trace {trace_id} (the trace id the suite sent) arrived within "
-                   f"{suite.watch.timeout:g}s, though other spans did: the target did not continue the "
-                   f"incoming trace, or did not export its span")
+    if spans:
+        raise Mismatch(f"no span with parent {parent_id} (the id the suite sent) in trace {trace_id} within "
+                       f"{suite.watch.timeout:g}s; the trace has: {_describe(spans)}")
+    lost = (f"no span of trace {trace_id} (the trace id the suite sent) arrived within "
+            f"{suite.watch.timeout:g}s, though other spans did: the target did not continue the "
+            f"incoming trace, or did not export its span")
+    if _PROPAGATION_CHECK.search(getattr(RUNNING, "check", None) or ""):
+        raise Mismatch(lost)
+    # One fault, one finding: a check about something else cannot find its span, and says so.
+    pytest.skip(f"{lost}; the propagation checks (PROP-001) report that, and this check judges the span "
+                f"once the target continues the trace it is sent")
 
 
 def client_span(suite, trace_id: str, server: SpanView, anywhere: bool = False) -> SpanView:
