@@ -32,6 +32,11 @@ SERVER, CLIENT = "SPAN_KIND_SERVER", "SPAN_KIND_CLIENT"
 SIGNALS = ("traces", "metrics", "logs")
 
 
+# The variable that sets how often each signal is exported (SDK environment variables spec).
+EXPORT_PACE = {"traces": "OTEL_BSP_SCHEDULE_DELAY", "logs": "OTEL_BLRP_SCHEDULE_DELAY",
+               "metrics": "OTEL_METRIC_EXPORT_INTERVAL"}
+
+
 class SignalWatch:
     """Waits for telemetry, and remembers a signal that never came."""
 
@@ -45,6 +50,21 @@ class SignalWatch:
         # for the same signal wait for its answer instead of each waiting out the timeout.
         self._first_wait: dict[str, threading.Event] = {}
         self._lock = threading.Lock()
+
+    def slow_exports(self) -> str | None:
+        """Said once in the report: a signal whose exports came further apart than half the time
+        a check waits for telemetry (an SDK left at its default pace, in attach mode)."""
+        slow = []
+        for signal, variable in EXPORT_PACE.items():
+            times = sorted(e.received_at for e in self.collector.exports(signal) if not e.error)
+            gaps = sorted(later - earlier for earlier, later in zip(times, times[1:]))
+            if len(gaps) >= 2 and (typical := gaps[len(gaps) // 2]) > self.timeout / 2:
+                slow.append(f"{signal} every {typical:.1f}s (set {variable}=50 or less)")
+        if not slow:
+            return None
+        return (f"exports arrived slowly: {'; '.join(slow)}; a check waits at most {self.timeout:g}s "
+                f"(--telemetry-timeout) for telemetry, so checks may wait out that time or miss what comes "
+                f"later: give the service the variables named, or raise --telemetry-timeout")
 
     def arrived(self, signal: str) -> bool:
         if signal not in self._seen and any(not e.error for e in self.collector.exports(signal)):

@@ -49,6 +49,8 @@ def session_lines(meta: dict) -> list[str]:
                      f"(snake_case instead of lowerCamelCase, say), fix the exporter's JSON keys")
     if meta.get("dropped"):
         lines.append(f"collector memory cap reached: {meta['dropped']}")
+    if meta.get("slow_exports"):
+        lines.append(meta["slow_exports"])
     if meta.get("ending"):
         lines.append(f"target ending: {meta['ending']}")
     return lines

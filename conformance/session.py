@@ -134,7 +134,7 @@ class Suite:
                 "ending": ending.describe(SHUTDOWN_GRACE) if ending else None,
                 "diagnoses": dict(self.watch.diagnoses),
                 "ignored_fields": sorted({f for e in self.collector.exports() for f in e.ignored_fields}),
-                "dropped": self._dropped(), "tls": self._tls()}
+                "dropped": self._dropped(), "tls": self._tls(), "slow_exports": self.watch.slow_exports()}
 
     def _tls(self) -> str:
         client = getattr(self.client, "tls", None)

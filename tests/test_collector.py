@@ -110,3 +110,18 @@ def test_http_rejects_decompression_bomb_and_bad_requests(collector):
     assert _post(collector, "/v1/traces", b"{}", "text/plain")[0] == 415
     assert _post(collector, "/v1/traces", b'{"resourceSpans": 7}', "application/json")[0] == 400
     assert collector.undecodable("traces")
+
+
+def test_exports_further_apart_than_half_the_timeout_are_reported_once_with_the_variable():
+    from otelconform.observe import SignalWatch
+    from otelconform_fixtures.collector import FakeCollector
+
+    empty = trace_service_pb2.ExportTraceServiceRequest().SerializeToString()
+    paced, slow = FakeCollector(), FakeCollector()
+    for i in range(4):
+        paced.record("traces", "grpc", empty, (), received_at=1000.0 + 0.05 * i)
+        slow.record("traces", "grpc", empty, (), received_at=1000.0 + 5.0 * i)  # an SDK's 5 s default
+    assert SignalWatch(paced, 4.0, "").slow_exports() is None
+    message = SignalWatch(slow, 4.0, "").slow_exports()
+    assert "traces every 5.0s (set OTEL_BSP_SCHEDULE_DELAY=50 or less)" in message
+    assert "--telemetry-timeout" in message
