@@ -20,6 +20,8 @@ from pathlib import Path
 
 import pytest
 
+from otelconform_fixtures.target import LAUNCH_LOG_DIRS, discard_launch_logs
+
 from . import ids, report, selection
 from .capture import Recorder, ReplayTape, load as load_capture, save as save_capture
 from .client import RUNNING
@@ -405,8 +407,10 @@ def pytest_sessionfinish(session):
     meta = _session_meta(config, state)
     if _is_worker(config):
         config.workeroutput[WORKER_KEY] = meta
+        _settle_launch_logs(session)
         return
     state.results.add_session(meta)
+    _settle_launch_logs(session)
     if state.session_error is not None:
         # Told apart from a conformance failure (1): the target could not be checked at all.
         session.exitstatus = TARGET_NOT_CHECKED
@@ -416,8 +420,19 @@ def pytest_sessionfinish(session):
                 state.results.add(make_row(info, item.nodeid, "TARGET_ERROR", NOT_RUN, {}))
 
 
+def _settle_launch_logs(session) -> None:
+    """The launched services' log folders go when the run passes (a session error fails it)."""
+    state = session.config.stash[_STATE]
+    if session.exitstatus == 0 and state.session_error is None:
+        discard_launch_logs()
+
+
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
     results = config.stash[_STATE].results
+    kept = [str(d) for d in LAUNCH_LOG_DIRS if d.exists()]
+    if kept:
+        terminalreporter.line(f"logs of the launched service(s), kept because the run failed (stdout.log, "
+                              f"stderr.log): {', '.join(kept)}")
     if not results.rows:
         return
     meta = results.meta()

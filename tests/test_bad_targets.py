@@ -13,9 +13,9 @@ from .conftest import BAD_TARGET
 MAIN_INSTANCE_CHECKS = "-k=not env_ and not exp_ and not perf_"
 
 
-def _launch(suite_runner, mode: str, *args: str):
+def _launch(suite_runner, mode: str, *args: str, env_extra: dict | None = None):
     return suite_runner(f"--target-cmd={BAD_TARGET}", "--telemetry-timeout=1", "--call-timeout=1",
-                        "--ready-timeout=5", *args, env={"BAD_TARGET_MODE": mode})
+                        "--ready-timeout=5", *args, env={"BAD_TARGET_MODE": mode, **(env_extra or {})})
 
 
 def test_silent_target_gets_no_telemetry_verdicts(suite_runner):
@@ -63,3 +63,19 @@ def test_never_ready_target_is_a_target_error(suite_runner):
     assert set(run.verdicts().values()) == {"TARGET_ERROR"}, run.verdicts()
     assert "NOT_SERVING" in run.meta["session_error"]
 
+
+
+def test_launch_logs_are_removed_when_the_run_passes_and_kept_and_named_when_it_fails(suite_runner, tmp_path):
+    from .conftest import PYTHON_REFERENCE
+
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    passed = suite_runner(f"--target-cmd={PYTHON_REFERENCE}", "-k", "PROP-001", env={"TMPDIR": str(scratch)})
+    assert passed.returncode == 0, passed.output[-2000:]
+    assert not list(scratch.glob("conformance-target-*")) and "logs of the launched" not in passed.output
+    failed = _launch(suite_runner, "crash", env_extra={"TMPDIR": str(scratch)})
+    kept = list(scratch.glob("conformance-target-*"))
+    assert failed.returncode == 6 and kept, failed.output[-2000:]
+    assert f"logs of the launched service(s), kept because the run failed (stdout.log, stderr.log): {kept[0]}" \
+        in failed.output
+    assert "crashing on purpose" in (kept[0] / "stderr.log").read_text()
