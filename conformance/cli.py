@@ -20,14 +20,18 @@ from .registry import load_catalog
 
 
 def catalog_markdown() -> str:
-    from .profiles import PROFILES
+    from .profiles import PROFILE_NAMES
 
     lines = ["# Check catalog", "",
              "Generated from the code by `otelconform catalog`; `tests/test_gate.py::test_catalog_document_is_current` fails "
              "when this file is stale.", "",
+             "A spec named `architecture §…` is a section of the observability architecture (2024) the suite "
+             "was built from; `semconv …` is the OpenTelemetry semantic conventions; `schemas/<profile>/` is "
+             "the profile's rules (semconv-1.38 in `schemas/seed`, semconv-1.44 in `schemas/stable`, "
+             "semconv-1.38+1.44 in `schemas/dup`).", "",
              "| ID | level | title | profiles | spec | killed by (mutant) |", "| --- | --- | --- | --- | --- | --- |"]
     for info in sorted(load_catalog().values(), key=lambda i: i.id):
-        profiles = ", ".join(PROFILES) + " (rules differ)" if "<profile>" in info.spec else "all"
+        profiles = ", ".join(PROFILE_NAMES.values()) + " (rules differ)" if "<profile>" in info.spec else "all"
         if info.launch_only:
             profiles += "; launch mode only"
         mutants = ", ".join(f"`{m}`" for m in info.killed_by) or "—"

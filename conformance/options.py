@@ -10,7 +10,7 @@ from typing import Any, Callable
 
 from otelconform_fixtures.retention import DEFAULT_CAP_BYTES
 
-from .profiles import PROFILES
+from .profiles import PROFILE_CHOICES
 
 FAIL_ON = ("must", "should", "may", "none")
 DEFAULT_MANIFEST = "conformance.yaml"
@@ -131,9 +131,13 @@ def pytest_addoption(parser):
                          "4318 with --target)")
     group.add("--otlp-protocol", default="grpc", choices=("grpc", "http/protobuf", "http/json"),
                     help="OTEL_EXPORTER_OTLP_PROTOCOL given to a launched target (default grpc)")
-    group.add("--semconv", default="seed", choices=(*PROFILES, "auto"),
-                    help="semantic-convention profile: seed (RPC semconv <= 1.38, the seed's table), "
-                         "stable (current), dup (both), auto (what the target claims or shows)")
+    group.add("--semconv", default="semconv-1.38", choices=(*PROFILE_CHOICES, "auto"),
+              help="semantic-convention profile, named after the RPC semconv version it checks: semconv-1.38 "
+                   "(the conventions up to v1.38: rpc.system, rpc.service, rpc.grpc.status_code, "
+                   "rpc.server.duration in ms; default), semconv-1.44 (today's: rpc.system.name, "
+                   "rpc.response.status_code, rpc.server.call.duration in s), semconv-1.38+1.44 (both at once, "
+                   "OTEL_SEMCONV_STABILITY_OPT_IN=rpc/dup), auto (what the target claims or shows); seed, stable "
+                   "and dup are accepted for the first three")
     group.add("--trace-context-level", type=int, default=1, choices=(1, 2),
                     help="W3C Trace Context level the target follows: 1 (the Recommendation, what "
                          "OpenTelemetry SDKs implement; tenant@system tracestate keys) or 2 (relaxed "

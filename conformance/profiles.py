@@ -1,7 +1,10 @@
 """Semantic-convention profiles: which attribute names and metrics a target must use.
 
-``seed`` is the 2024 design (= RPC semconv up to v1.38), ``stable`` today's RPC
-conventions and ``dup`` both at once. The rules themselves are JSON Schemas in
+Each profile is named after the RPC semantic-convention version it validates against:
+``semconv-1.38`` (the conventions up to v1.38, which the 2024 architecture's table follows),
+``semconv-1.44`` (today's RPC conventions, renamed from v1.39 on) and ``semconv-1.38+1.44``
+(both at once). Their schemas live in ``schemas/seed``, ``schemas/stable`` and ``schemas/dup``,
+the short names that remain accepted as aliases. The rules themselves are JSON Schemas in
 ``schemas/``; values that depend on the call (method, status code) are written ``$name``
 there and filled in per call.
 
@@ -23,7 +26,9 @@ from otelconform_schemas import SCHEMA_DIR
 
 from .contract import full_method, split_method
 
-PROFILES = ("seed", "stable", "dup")
+PROFILES = ("seed", "stable", "dup")  # the schemas/ folders, and aliases of the names below
+PROFILE_NAMES = {"seed": "semconv-1.38", "stable": "semconv-1.44", "dup": "semconv-1.38+1.44"}
+PROFILE_CHOICES = (*PROFILE_NAMES.values(), *PROFILES)
 LAST_LEGACY_SEMCONV = (1, 38)  # RPC attributes were renamed in semconv v1.39
 
 # semconv docs/rpc/grpc.md: server spans are errors only for these codes.
@@ -86,8 +91,13 @@ def schema_errors(schema: dict, instance: Any, only: tuple[str, ...] | None = No
 
 @dataclass(frozen=True)
 class Profile:
-    name: str
+    name: str  # the schemas/ folder: seed, stable or dup
     reason: str = "chosen with --semconv"  # why this profile applies, for the report
+
+    @property
+    def label(self) -> str:
+        """The name a user reads and gives to --semconv: the semconv version it validates."""
+        return PROFILE_NAMES[self.name]
 
     @property
     def definition(self) -> dict[str, Any]:
@@ -161,7 +171,7 @@ def detect_profile(span) -> Profile:
         return Profile("stable", "no schema_url; the server span carries rpc.system.name")
     if "rpc.system" in attrs:
         return Profile("seed", "no schema_url; the server span carries rpc.system")
-    return Profile("seed", "no schema_url and no rpc.system attribute: defaulting to the seed")
+    return Profile("seed", "no schema_url and no rpc.system attribute: defaulting to semconv-1.38")
 
 
 def resource_errors(resource: dict) -> list[str]:
@@ -173,9 +183,11 @@ def log_line_errors(line: dict) -> list[str]:
 
 
 def get_profile(name: str) -> Profile:
-    if name not in PROFILES:
-        raise ValueError(f"unknown semconv profile {name!r}; choose one of {', '.join(PROFILES)}")
-    return Profile(name)
+    """The profile of a name (semconv-1.44) or of its alias (stable)."""
+    key = next((k for k, label in PROFILE_NAMES.items() if name in (k, label)), None)
+    if key is None:
+        raise ValueError(f"unknown semconv profile {name!r}; choose one of {', '.join(PROFILE_NAMES.values())}")
+    return Profile(key)
 
 
 APPLIES_TO = ("resource", "server-span", "client-span", "log-record")

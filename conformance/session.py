@@ -128,7 +128,7 @@ class Suite:
     def meta(self) -> dict:
         mode = f"launched: {self.launched.command}" if self.launched else f"attached: {self.client.address}"
         ending = self.shutdown_ending or (self.launched.ending if self.launched is not None else None)
-        return {"target": mode, "profile": self.profile.name, "profile_reason": self.profile.reason,
+        return {"target": mode, "profile": self.profile.label, "profile_reason": self.profile.reason,
                 "semconv": self.profile.semconv, "trace_context_level": self.trace_context_level,
                 "transports": sorted({e.transport for e in self.collector.exports() if not e.error}),
                 "ending": ending.describe(SHUTDOWN_GRACE) if ending else None,
@@ -263,7 +263,7 @@ def _resolve_profile(config, suite: Suite) -> Profile:
     try:
         return detect_profile(traced_echo_span(suite))
     except CheckFailure as exc:
-        return Profile("seed", f"auto-detection failed ({exc}); defaulting to the seed")
+        return Profile("seed", f"auto-detection failed ({exc}); defaulting to semconv-1.38")
 
 
 def start_live(config) -> Suite:
@@ -357,7 +357,8 @@ def replayed(config, document: dict) -> Suite:
         launched = ReplayedTarget(meta["target"], document["stdout"], document.get("ending"), clock)
         spare = Future()
         spare.set_result(ReplayedTarget(meta["target"], [], document.get("shutdown_ending"), clock))
-    profile = Profile(meta["profile"], f"{meta['profile_reason']}; replayed from {config.getoption('--replay')}")
+    profile = Profile(get_profile(meta["profile"]).name,
+                      f"{meta['profile_reason']}; replayed from {config.getoption('--replay')}")
     client = ReplayClient(meta["address"], clock)
     client.calls_made[("Echo", "OK")] += meta.get("probe_calls", 0)
     watch = SignalWatch(collector, config.getoption("--telemetry-timeout"), meta.get("exporter_setup", ""))

@@ -101,7 +101,7 @@ def test_stock_service_seed_and_stable_verdicts_differ_and_auto_picks_seed(suite
     # Stock instrumentation speaks the legacy names, so the current conventions fail too.
     assert stable.failing_ids() == seed.failing_ids() | {"SPAN-003", "STAT-002", "STAT-004"}
     assert auto.verdicts() == seed.verdicts()
-    assert "semconv profile 'seed' (schema_url" in auto.output
+    assert "semconv profile 'semconv-1.38' (schema_url" in auto.output
 
 
 def _team_rule(tmp_path: Path, level: str) -> Path:

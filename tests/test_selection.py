@@ -77,14 +77,14 @@ def test_ini_options_give_the_target_and_profile(tmp_path):
         "conformance_telemetry_timeout = 7\n")
     run = run_suite(tmp_path, "-k", "PROP-001")
     assert run.verdicts() == {"PROP-001": "PASS"}, run.output
-    assert run.meta is not None and run.meta["profile"] == "stable", run.meta
+    assert run.meta is not None and run.meta["profile"] == "semconv-1.44", run.meta
 
 
 def test_a_bad_ini_value_is_a_usage_error_naming_the_key(tmp_path):
     (tmp_path / "pytest.ini").write_text("[pytest]\nconformance_semconv = newest\n")
     proc = pytest_in(tmp_path, "--co", "-q")
     assert proc.returncode == 4
-    assert "conformance_semconv = 'newest': expected one of seed, stable" in proc.stderr
+    assert "conformance_semconv = 'newest': expected one of semconv-1.38, semconv-1.44" in proc.stderr
 
 
 def test_the_command_line_wins_over_the_ini_file(tmp_path):

@@ -163,7 +163,7 @@ def outcome_recorded(suite, kind: str, span, method: str, code: grpc.StatusCode)
     if errors:
         side = "server" if kind == "server-span" else "client"
         raise Mismatch(f"{side} span of a call ending {code.name} records its outcome against the "
-                       f"'{suite.profile.name}' profile: " + "; ".join(errors)
+                       f"'{suite.profile.label}' profile: " + "; ".join(errors)
                        + f" (attributes: {span.attributes}); set the status attribute from the code the "
                        f"call actually ended with")
 

@@ -16,7 +16,7 @@ from otelconform.verdicts import Mismatch
 
 
 CUMULATIVE = 2  # AggregationTemporality.AGGREGATION_TEMPORALITY_CUMULATIVE
-RPC_METRICS = "semconv docs/rpc/rpc-metrics.md (seed: rpc.server.duration in ms; stable: rpc.server.call.duration in s)"
+RPC_METRICS = "semconv docs/rpc/rpc-metrics.md (semconv-1.38: rpc.server.duration in ms; semconv-1.44: rpc.server.call.duration in s)"
 
 
 def exported(suite, name: str):

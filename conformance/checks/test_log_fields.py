@@ -85,7 +85,7 @@ def test_log_007_timestamp_inside_the_span(suite):
 
 @pytest.mark.parametrize("severity", list(SEVERITIES), ids=_name)
 @check("LOG-008", "SHOULD", "every severity of the contract reaches stdout as a JSON line naming its level",
-       "seed §Logging Strategy 'Structured Logging with Trace Correlation' (level); schemas/log-line.schema.json",
+       "architecture §Logging Strategy 'Structured Logging with Trace Correlation' (level); schemas/log-line.schema.json",
        "logs", launch_only=True)
 def test_log_008_stdout_level(suite, severity):
     if suite.launched is None:

@@ -16,7 +16,7 @@ from otelconform.verdicts import Mismatch, NoTelemetry, expect_equal, wait_until
 
 from ._calls import traced_call
 
-SEED_LOGGING = "seed §Logging Strategy 'Structured Logging with Trace Correlation'; OTel logs data model §Trace Context Fields"
+SEED_LOGGING = "architecture §Logging Strategy 'Structured Logging with Trace Correlation'; OTel logs data model §Trace Context Fields"
 
 
 ATTRIBUTES = {"conformance.check": "log", "user_id": "12345"}
@@ -54,7 +54,7 @@ def test_log_002_record_fields(suite):
 
 
 @check("LOG-003", "MUST", "log record's resource has the same service.* attributes as its spans'",
-       "seed §Logging 'Includes resource attributes (service.name, service.version)'; OTel SDK Resource "
+       "architecture §Logging 'Includes resource attributes (service.name, service.version)'; OTel SDK Resource "
        "(one resource per SDK, shared by every signal)", "logs",
        killed_by=("log-foreign-resource",))
 def test_log_003_record_resource(suite):
@@ -76,7 +76,7 @@ def _stdout_line(suite, message: str) -> dict | None:
     return None
 
 
-@check("LOG-004", "SHOULD", "stdout log line has the seed's JSON shape and the span's ids",
+@check("LOG-004", "SHOULD", "stdout log line has the architecture's JSON shape and the span's ids",
        SEED_LOGGING + " (JSON shape); schemas/log-line.schema.json", "logs", launch_only=True)
 def test_log_004_stdout_json_line(suite):
     if suite.launched is None:
@@ -93,7 +93,7 @@ def test_log_004_stdout_json_line(suite):
                           f"within {suite.telemetry_timeout:.0f}s")
     errors = log_line_errors(line)
     if errors:
-        raise Mismatch("stdout log line breaks the seed's shape: " + "; ".join(errors) + f" (line: {line})")
+        raise Mismatch("stdout log line breaks the architecture's JSON shape: " + "; ".join(errors) + f" (line: {line})")
     span = server_span(suite, trace_id, parent_id)
     expect_equal("trace_id and span_id of the stdout line", (span.trace_id, span.span_id),
                  (line["trace_id"], line["span_id"]))

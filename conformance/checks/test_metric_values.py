@@ -38,7 +38,7 @@ def _call(suite, method: str, code: grpc.StatusCode) -> None:
 
 @check("MET-003", "MUST", "the server duration histogram counts calls per method and per status code, "
        "failures included", RPC_METRICS + " (rpc.grpc.status_code / rpc.response.status_code on every point); "
-       "seed §Metrics (RED: rate, errors by code, duration by method)", "metrics",
+       "architecture §Metrics (RED: rate, errors by code, duration by method)", "metrics",
        killed_by=("metric-code-ok",), exclusive=True)
 def test_met_003_counts_per_method_and_code(suite):
     for spec in suite.profile.server_durations:
@@ -152,7 +152,7 @@ def test_met_006_default_temporality(suite):
 
 
 @check("MET-007", "MUST", "the client duration histogram has the profile's name, unit and type and counts "
-       "every outgoing call", "semconv docs/rpc/rpc-metrics.md (seed: rpc.client.duration in ms; stable: "
+       "every outgoing call", "semconv docs/rpc/rpc-metrics.md (semconv-1.38: rpc.client.duration in ms; semconv-1.44: "
        "rpc.client.call.duration in s)", "metrics", killed_by=("no-client-metric",), exclusive=True)
 def test_met_007_client_histogram_counts_outgoing_calls(suite):
     ok, relays = grpc.StatusCode.OK, 3

@@ -45,7 +45,7 @@ def test_met_001_duration_histogram_shape(suite):
             raise Mismatch(f"no {spec['name']} data point identifies {method} calls; points seen: {seen[:5]}")
         errors = suite.profile.point_errors(spec, found[-1][1], method, grpc.StatusCode.OK)
         if errors:
-            raise Mismatch(f"{spec['name']} data point attributes break the '{suite.profile.name}' "
+            raise Mismatch(f"{spec['name']} data point attributes break the '{suite.profile.label}' "
                            "profile: " + "; ".join(errors))
 
 
@@ -79,7 +79,7 @@ def test_met_002_duration_histogram_counts_calls(suite):
 
 # OTel semantic conventions for the seed's USE metrics: process-wide ones, or a runtime's own.
 PROCESS_METRICS = "semconv docs/system/process-metrics.md (process.cpu.time, process.memory.usage); " \
-    "semconv docs/runtime/ (go.*, jvm.*, dotnet.*, v8js.* runtime metrics); seed §Metrics (USE: CPU, memory)"
+    "semconv docs/runtime/ (go.*, jvm.*, dotnet.*, v8js.* runtime metrics); architecture §Metrics (USE: CPU, memory)"
 CPU_METRICS = ("process.cpu.time", "process.cpu.utilization", "jvm.cpu.time", "dotnet.process.cpu.time")
 MEMORY_METRICS = ("process.memory.usage", "process.memory.virtual", "go.memory.used", "jvm.memory.used",
                   "dotnet.process.memory.working_set", "v8js.memory.heap.used")

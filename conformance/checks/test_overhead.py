@@ -22,7 +22,7 @@ from otelconform.overhead import estimate
 from otelconform.registry import check
 from otelconform.verdicts import Mismatch, measured
 
-SEED_SPEC = "seed architecture.md §Goals ('Minimal performance overhead (<5% latency impact)')"
+SEED_SPEC = "architecture §Goals ('Minimal performance overhead (<5% latency impact)')"
 LIMIT = 0.05
 CONFIDENCE = 0.99
 CALL_MS = 20

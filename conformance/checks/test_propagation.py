@@ -110,7 +110,7 @@ def test_prop_007_outgoing_call_keeps_tracestate(suite):
 
 
 @check("PROP-008", "SHOULD", "outgoing call carries the incoming baggage",
-       "W3C Baggage §3 (propagate all members when within limits); seed Appendix A", "traces",
+       "W3C Baggage §3 (propagate all members when within limits); architecture Appendix A", "traces",
        killed_by=("no-outgoing-inject",), zero_contract=True)
 def test_prop_008_outgoing_call_keeps_baggage(suite):
     sent = {"userId": "12345", "requestId": unique("req")}

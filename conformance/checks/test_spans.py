@@ -31,14 +31,14 @@ def test_span_002_server_span_name(suite):
 
 
 @check("SPAN-003", "MUST", "server span carries the profile's RPC attributes",
-       "semconv docs/rpc/rpc-spans.md §Common attributes, docs/rpc/grpc.md; seed 'Span Attributes "
+       "semconv docs/rpc/rpc-spans.md §Common attributes, docs/rpc/grpc.md; architecture 'Span Attributes "
        "Standard'; schemas/<profile>/server-span.schema.json", "traces",
        killed_by=("wrong-rpc-system",), zero_contract=True)
 def test_span_003_server_span_attributes(suite):
     span = traced_echo_span(suite)
     errors = suite.profile.span_errors("server-span", span.attributes, ok_method(suite), grpc.StatusCode.OK)
     if errors:
-        raise Mismatch(f"server span attributes break the '{suite.profile.name}' profile: "
+        raise Mismatch(f"server span attributes break the '{suite.profile.label}' profile: "
                        + "; ".join(errors) + f" (attributes: {span.attributes})")
 
 
@@ -55,7 +55,7 @@ def test_span_004_client_span(suite):
     expect_equal("name of the outgoing call's span", called, client.name)
     errors = suite.profile.span_errors("client-span", client.attributes, called, grpc.StatusCode.OK)
     if errors:
-        raise Mismatch(f"client span attributes break the '{suite.profile.name}' profile: "
+        raise Mismatch(f"client span attributes break the '{suite.profile.label}' profile: "
                        + "; ".join(errors) + f" (attributes: {client.attributes})")
     # Relay was given the downstream as host:port; the span names that target, not a peer's address.
     address = downstream_address(suite)
@@ -68,13 +68,13 @@ def test_span_004_client_span(suite):
 
 
 @check("RES-001", "MUST", "resource has service.name, service.version and service.instance.id",
-       "seed 'Span Attributes Standard'; semconv docs/resource/README.md §Service; "
+       "architecture 'Span Attributes Standard'; semconv docs/resource/README.md §Service; "
        "schemas/resource.schema.json", "resource", killed_by=("no-service-version",), zero_contract=True)
 def test_res_001_resource_identity(suite):
     span = traced_echo_span(suite)
     errors = resource_errors(span.resource)
     if errors:
-        raise Mismatch("resource breaks the seed's identity rules: " + "; ".join(errors)
+        raise Mismatch("resource breaks the architecture's identity rules: " + "; ".join(errors)
                        + f" (resource: {span.resource})")
 
 

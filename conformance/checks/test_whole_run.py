@@ -27,7 +27,7 @@ def _shown(identity: tuple) -> str:
 @check("RES-003", "MUST", "one service identity per instance on every span and metric export of the run",
        "semconv docs/resource/README.md §Service (service.instance.id: unique per instance, the same for "
        "its life); OTel SDK Resource §SDK-provided attributes (one resource per SDK instance, for every "
-       "signal); seed 'Span Attributes Standard'", "resource", killed_by=("metrics-resource-differs",),
+       "signal); architecture 'Span Attributes Standard'", "resource", killed_by=("metrics-resource-differs",),
        exclusive=True)
 def test_res_003_one_identity_per_instance(suite):
     suite.watch.wait("traces", lambda: suite.collector.spans(), "the target's spans")
@@ -84,7 +84,7 @@ AHEAD_S, BEHIND_S = 1.0, 60.0
 
 
 @check("SPAN-006", "SHOULD", "span timestamps agree with the suite's clock",
-       "OTel trace API §Timestamp (wall time, nanoseconds since the Unix epoch); seed 'Tracing' (spans "
+       "OTel trace API §Timestamp (wall time, nanoseconds since the Unix epoch); architecture 'Tracing' (spans "
        "from several services line up in one trace only on a common clock)", "traces", exclusive=True)
 def test_span_006_timestamps_agree_with_the_suite_clock(suite):
     spans = suite.watch.wait("traces", lambda: suite.collector.spans(), "the target's spans")
