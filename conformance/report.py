@@ -72,10 +72,48 @@ def counts_line(rows: list[dict]) -> str:
     return "; ".join(parts)
 
 
+NOT_FAILING = ("PASS", "EXPECTED_FAIL", "SKIPPED")
+
+
+def _groups(rows: list[dict]) -> dict[str, list[dict]]:
+    """Rows by outcome: what needs attention first, then what did not."""
+    return {"failing": [r for r in rows if r["verdict"] not in NOT_FAILING],
+            "expected": [r for r in rows if r["verdict"] == "EXPECTED_FAIL"],
+            "skipped": [r for r in rows if r["verdict"] == "SKIPPED"],
+            "passed": [r for r in rows if r["verdict"] == "PASS"]}
+
+
+def _ids(rows: list[dict]) -> str:
+    """Check IDs once each, with how many instances when a check has several."""
+    counts: dict[str, int] = {}
+    for r in rows:
+        counts[r["id"]] = counts.get(r["id"], 0) + 1
+    return ", ".join(f"{i} ×{n}" if n > 1 else i for i, n in counts.items())
+
+
+def _skip_reasons(rows: list[dict]) -> list[tuple[str, list[dict]]]:
+    by_reason: dict[str, list[dict]] = {}
+    for r in rows:
+        by_reason.setdefault(reason(r, 200), []).append(r)
+    return sorted(by_reason.items(), key=lambda item: -len(item[1]))
+
+
 def terminal_lines(rows: list[dict], meta: dict | None) -> list[str]:
+    """Failures first with their reason; expected failures, skips and passes collapsed."""
     lines = [headline(meta), *session_lines(meta)] if meta else []
-    width = max(len(label(r)) for r in rows)
-    lines += [f"{label(r):<{width}}  {r['level']:<6}  {r['verdict']:<15}  {reason(r)}" for r in rows]
+    groups = _groups(rows)
+    if groups["failing"]:
+        width = max(len(label(r)) for r in groups["failing"])
+        lines.append(f"not passed ({len(groups['failing'])}):")
+        lines += [f"  {label(r):<{width}}  {r['level']:<6}  {r['verdict']:<15}  {reason(r, 400)}"
+                  for r in groups["failing"]]
+    if groups["expected"]:
+        lines.append(f"failed as the manifest expects ({len(groups['expected'])}): {_ids(groups['expected'])}")
+    if groups["skipped"]:
+        lines.append(f"skipped ({len(groups['skipped'])}):")
+        lines += [f"  {_ids(group)}: {text}" for text, group in _skip_reasons(groups["skipped"])]
+    if groups["passed"]:
+        lines.append(f"passed ({len(groups['passed'])}): {_ids(groups['passed'])}")
     lines.append(counts_line(rows))
     return lines
 
@@ -90,13 +128,26 @@ def read_findings(path: str | Path) -> tuple[dict | None, list[dict]]:
 
 
 def markdown(rows: list[dict], meta: dict | None) -> str:
-    icon = {"PASS": "✅", "EXPECTED_FAIL": "⚠️", "SKIPPED": "⏭️"}
+    """The GitHub job summary: failures first in a table, the rest folded away."""
     out = ["## gRPC/OpenTelemetry conformance", ""]
     if meta:
         out += [headline(meta).replace("; ", "  \n"), ""]
         out += [f"> {line}" for line in session_lines(meta)] + ([""] if session_lines(meta) else [])
-    out += [f"**{counts_line(rows)}**", "", "| check | level | verdict | reason |", "| --- | --- | --- | --- |"]
-    for r in rows:
-        text = reason(r, 200).replace("|", "\\|")
-        out.append(f"| `{label(r)}` | {r['level']} | {icon.get(r['verdict'], '❌')} {r['verdict']} | {text} |")
-    return "\n".join(out) + "\n"
+    out += [f"**{counts_line(rows)}**", ""]
+    groups = _groups(rows)
+
+    def table(chosen: list[dict], icon: str) -> list[str]:
+        body = ["| check | level | verdict | reason |", "| --- | --- | --- | --- |"]
+        for r in chosen:
+            text = reason(r, 300).replace("|", "\\|")
+            body.append(f"| `{label(r)}` | {r['level']} | {icon} {r['verdict']} | {text} |")
+        return body + [""]
+
+    if groups["failing"]:
+        out += [f"### Not passed ({len(groups['failing'])})", "", *table(groups["failing"], "❌")]
+    for key, title, icon in (("expected", "Failed as the manifest expects", "⚠️"), ("skipped", "Skipped", "⏭️"),
+                             ("passed", "Passed", "✅")):
+        if groups[key]:
+            out += [f"<details><summary>{title} ({len(groups[key])})</summary>", "", *table(groups[key], icon),
+                    "</details>", ""]
+    return "\n".join(out).rstrip() + "\n"
