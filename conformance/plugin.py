@@ -313,13 +313,47 @@ def pytest_runtest_call(item):
         _attach_to_allure(item, evidence)
 
 
-def _attach_to_allure(item, evidence) -> None:
+def _allure_reporting(config) -> bool:
     # allure-pytest registers itself whenever installed; it reports only with --alluredir.
-    reporting = item.config.pluginmanager.hasplugin("allure_pytest") and item.config.getoption("allure_report_dir", None)
-    if not reporting:
+    return config.pluginmanager.hasplugin("allure_pytest") and bool(config.getoption("allure_report_dir", None))
+
+
+ALLURE_SEVERITY = {"MUST": "critical", "SHOULD": "normal", "MAY": "minor"}
+
+
+def _describe_to_allure(item, suite) -> None:
+    """Title, severity, labels and the target as a parameter: two targets' results in one
+    folder are two results, not retries of one."""
+    import allure
+
+    info = _check_info(item)
+    param = item.nodeid.partition("[")[2].rstrip("]")
+    allure.dynamic.title(f"{info.id}{f'[{param}]' if param else ''} {info.title}")
+    allure.dynamic.severity(allure.severity_level(ALLURE_SEVERITY[info.level.value]))
+    allure.dynamic.feature(info.signal)
+    allure.dynamic.tag(info.level.value)
+    allure.dynamic.label("check_id", info.id)
+    allure.dynamic.description(f"Spec: {info.spec}" + (f"\n\nHow to fix: {info.fix}" if info.fix else ""))
+    allure.dynamic.parameter("target", suite.meta_target())
+
+
+def _allure_environment(config, meta: dict | None) -> None:
+    """environment.properties: what Allure shows as the run's environment."""
+    if meta is None or not _allure_reporting(config):
+        return
+    lines = [f"target={meta['target']}", f"profile={meta['profile']}",
+             f"transports={', '.join(meta.get('transports') or []) or 'none'}"]
+    if meta.get("mode"):
+        lines.append(f"mode={meta['mode']}")
+    Path(config.getoption("allure_report_dir"), "environment.properties").write_text("\n".join(lines) + "\n")
+
+
+def _attach_to_allure(item, evidence) -> None:
+    if not _allure_reporting(item.config):
         return
     import allure
 
+    _describe_to_allure(item, item.config.stash[_STATE].suite)
     redact = item.config.stash[_STATE].suite.redactor
     allure.attach(json.dumps(redact.scrub(evidence.spans_json()), indent=2), "spans.json",
                   allure.attachment_type.JSON)
@@ -410,6 +444,7 @@ def pytest_sessionfinish(session):
         _settle_launch_logs(session)
         return
     state.results.add_session(meta)
+    _allure_environment(config, meta)
     _settle_launch_logs(session)
     if state.session_error is not None:
         # Told apart from a conformance failure (1): the target could not be checked at all.

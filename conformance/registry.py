@@ -36,6 +36,7 @@ class CheckInfo:
     quiet: bool = False  # times calls: runs alone, once the checks that load the machine are over
     floods: bool = False  # makes hundreds of calls: starts once the main instance's concurrent checks are over
     zero_contract: bool = False  # also runs on the calls a user names (--call), without the test contract
+    fix: str = ""  # how a service that fails the check usually fixes it, shown with the failure
 
 
 REGISTRY: dict[str, CheckInfo] = {}
@@ -44,10 +45,11 @@ REGISTRY: dict[str, CheckInfo] = {}
 def check(id: str, level: str, title: str, spec: str, signal: str,
           killed_by: tuple[str, ...] = (), launch_only: bool = False, runs_last: bool = False,
           exclusive: bool = False, needs: tuple[str, ...] = (), configuration: str = "", quiet: bool = False,
-          floods: bool = False, zero_contract: bool = False):
+          floods: bool = False, zero_contract: bool = False, fix: str = ""):
     """Register a check function under ``id`` and mark it for the plugin's report."""
     info = CheckInfo(id, Level(level), title, spec, signal, tuple(killed_by), launch_only or bool(configuration),
-                     runs_last, exclusive or runs_last, tuple(needs), configuration, quiet, floods, zero_contract)
+                     runs_last, exclusive or runs_last, tuple(needs), configuration, quiet, floods, zero_contract,
+                     fix)
 
     def decorate(fn):
         existing = REGISTRY.get(id)

@@ -73,6 +73,8 @@ def counts_line(rows: list[dict]) -> str:
 
 
 NOT_FAILING = ("PASS", "EXPECTED_FAIL", "SKIPPED")
+# Verdicts about the telemetry itself, where the check's fix applies (a TARGET_ERROR says its own).
+FIXABLE = ("MISMATCH", "NO_TELEMETRY")
 
 
 def _groups(rows: list[dict]) -> dict[str, list[dict]]:
@@ -105,8 +107,10 @@ def terminal_lines(rows: list[dict], meta: dict | None) -> list[str]:
     if groups["failing"]:
         width = max(len(label(r)) for r in groups["failing"])
         lines.append(f"not passed ({len(groups['failing'])}):")
-        lines += [f"  {label(r):<{width}}  {r['level']:<6}  {r['verdict']:<15}  {reason(r, 400)}"
-                  for r in groups["failing"]]
+        for r in groups["failing"]:
+            lines.append(f"  {label(r):<{width}}  {r['level']:<6}  {r['verdict']:<15}  {reason(r, 400)}")
+            if r.get("fix") and r["verdict"] in FIXABLE:
+                lines.append(f"  {'':<{width}}  how to fix: {r['fix']}")
     if groups["expected"]:
         lines.append(f"failed as the manifest expects ({len(groups['expected'])}): {_ids(groups['expected'])}")
     if groups["skipped"]:
@@ -140,6 +144,8 @@ def markdown(rows: list[dict], meta: dict | None) -> str:
         body = ["| check | level | verdict | reason |", "| --- | --- | --- | --- |"]
         for r in chosen:
             text = reason(r, 300).replace("|", "\\|")
+            if r.get("fix") and r["verdict"] in FIXABLE:
+                text += "<br>**how to fix:** " + r["fix"].replace("|", "\\|")
             body.append(f"| `{label(r)}` | {r['level']} | {icon} {r['verdict']} | {text} |")
         return body + [""]
 

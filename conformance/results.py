@@ -48,7 +48,7 @@ def apply_manifest(report, info: CheckInfo, param: str, verdict: str, message: s
 def make_row(info: CheckInfo, nodeid: str, verdict: str, message: str, context: dict) -> dict:
     return {"id": info.id, "level": info.level.value, "verdict": verdict, "signal": info.signal,
             "title": info.title, "spec": info.spec, "message": message, "nodeid": nodeid,
-            "context": context}
+            "fix": info.fix, "context": context}
 
 
 class Results:

@@ -125,8 +125,12 @@ class Suite:
         self.shutdown_ending = target.stop(SHUTDOWN_GRACE)
         return self.shutdown_ending
 
+    def meta_target(self) -> str:
+        """The target as the report names it: how it was reached."""
+        return f"launched: {self.launched.command}" if self.launched else f"attached: {self.client.address}"
+
     def meta(self) -> dict:
-        mode = f"launched: {self.launched.command}" if self.launched else f"attached: {self.client.address}"
+        mode = self.meta_target()
         ending = self.shutdown_ending or (self.launched.ending if self.launched is not None else None)
         return {"target": mode, "profile": self.profile.label, "profile_reason": self.profile.reason,
                 "semconv": self.profile.semconv, "trace_context_level": self.trace_context_level,

@@ -153,6 +153,12 @@ def test_junit_allure_markdown_and_matrix(suite_runner, tmp_path):
     prop = next(r for r in results if "prop_005" in r["fullName"])
     names = {a["name"] for a in prop["attachments"]}
     assert {"spans.json", "span tree", "metadata sent and received"} <= names
+    assert prop["name"] == "PROP-005 outgoing parent id is the target's exported client span"
+    labels = {(label["name"], label["value"]) for label in prop["labels"]}
+    assert {("severity", "critical"), ("feature", "traces"), ("tag", "MUST"), ("check_id", "PROP-005")} <= labels
+    assert {"name": "target", "value": repr(f"launched: {PYTHON_REFERENCE}")} in prop["parameters"]  # allure quotes
+    environment = (allure_dir / "environment.properties").read_text()
+    assert f"target=launched: {PYTHON_REFERENCE}" in environment and "profile=semconv-1.38" in environment
     tree = next(a for a in prop["attachments"] if a["name"] == "span tree")
     assert "SERVER conformance.v1.Conformance/Relay" in (allure_dir / tree["source"]).read_text()
     assert "| `STAT-001[NOT_FOUND]` | MUST | ✅ PASS |" in md.read_text()
@@ -163,6 +169,17 @@ def test_junit_allure_markdown_and_matrix(suite_runner, tmp_path):
     assert cli_main(["matrix", str(findings), str(other), "-o", str(html_out)]) == 0
     page = html_out.read_text()
     assert "<th>PROP-005</th>" in page and page.count(">PASS<") == 2 * len(run.findings)
+
+
+def test_two_targets_in_one_allure_folder_are_two_results_not_retries(suite_runner, tmp_path):
+    allure_dir = tmp_path / "allure"
+    go = ROOT / "reference_services" / "go" / "run.sh"
+    for target in (PYTHON_REFERENCE, str(go)):
+        run = suite_runner(f"--target-cmd={target}", "-k", "PROP-001", *FAST, f"--alluredir={allure_dir}")
+        assert run.returncode == 0, run.output[-2000:]
+    results = [json.loads(p.read_text()) for p in allure_dir.glob("*-result.json")]
+    prop = [r for r in results if "prop_001" in r["fullName"]]
+    assert len(prop) == 2 and len({r["historyId"] for r in prop}) == 2, [r["historyId"] for r in prop]
 
 
 def test_catalog_document_is_current():
