@@ -182,6 +182,10 @@ def test_two_targets_in_one_allure_folder_are_two_results_not_retries(suite_runn
     assert len(prop) == 2 and len({r["historyId"] for r in prop}) == 2, [r["historyId"] for r in prop]
 
 
+def test_every_check_says_how_to_fix_it():
+    assert not [i for i, info in REGISTRY.items() if not info.fix.strip()]
+
+
 def test_catalog_document_is_current():
     assert (ROOT / "docs" / "checks.md").read_text() == catalog_markdown(), \
         "docs/checks.md is stale: run otelconform catalog > docs/checks.md"

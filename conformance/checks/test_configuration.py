@@ -32,7 +32,10 @@ def _resource_of_instance(view):
 
 @check("ENV-001", "MUST", "OTEL_RESOURCE_ATTRIBUTES: its attributes are on the service's resource",
        RESOURCE_SPEC + "; " + ENV_SPEC + " §General SDK Configuration", "resource",
-       killed_by=("ignore-resource-attributes",), configuration="resource-attributes")
+       killed_by=("ignore-resource-attributes",), configuration="resource-attributes",
+       fix="Build the SDK's Resource on top of the default one, which reads OTEL_RESOURCE_ATTRIBUTES (e.g. "
+           "resource.Merge(resource.Default(), own) or resource.WithFromEnv() in Go, Resource.create() in Python); "
+           "a Resource built from scratch in code drops the variable's attributes.")
 def test_env_001_resource_attributes_merged(suite):
     resource = _resource_of_instance(instance_for(suite, "resource-attributes"))
     expect_equal("deployment.environment.name (from OTEL_RESOURCE_ATTRIBUTES)", "conformance",
@@ -44,7 +47,10 @@ def test_env_001_resource_attributes_merged(suite):
 @check("ENV-002", "MUST", "OTEL_SERVICE_NAME wins over a service.name in OTEL_RESOURCE_ATTRIBUTES",
        ENV_SPEC + " §General SDK Configuration (OTEL_SERVICE_NAME: 'If service.name is also provided in "
        "OTEL_RESOURCE_ATTRIBUTES, then OTEL_SERVICE_NAME takes precedence')", "resource",
-       killed_by=("resource-attributes-over-service-name",), configuration="resource-attributes")
+       killed_by=("resource-attributes-over-service-name",), configuration="resource-attributes",
+       fix="Apply OTEL_SERVICE_NAME after OTEL_RESOURCE_ATTRIBUTES when building the Resource, so that it overrides "
+           "a service.name given there; the SDKs' environment detection does this, a setup that reads the variables "
+           "itself must keep that order.")
 def test_env_002_service_name_takes_precedence(suite):
     view = instance_for(suite, "resource-attributes")
     resource = _resource_of_instance(view)
@@ -55,7 +61,9 @@ def test_env_002_service_name_takes_precedence(suite):
 
 @check("ENV-003", "SHOULD", "OTEL_RESOURCE_ATTRIBUTES: percent-encoded values are decoded",
        RESOURCE_SPEC + " ('characters outside the baggage-octet range MUST be percent-encoded')", "resource",
-       configuration="resource-attributes")
+       configuration="resource-attributes",
+       fix="Percent-decode the values of OTEL_RESOURCE_ATTRIBUTES (set%20from%20env means 'set from env'): let the "
+           "SDK's environment resource detector read the variable instead of splitting it by hand.")
 def test_env_003_resource_values_decoded(suite):
     resource = _resource_of_instance(instance_for(suite, "resource-attributes"))
     expect_equal("conformance.marker (given as set%20from%20env)", "set from env", resource.get("conformance.marker"),
@@ -64,7 +72,10 @@ def test_env_003_resource_values_decoded(suite):
 
 @check("ENV-004", "SHOULD", "OTEL_RESOURCE_ATTRIBUTES does not override what the service sets itself",
        RESOURCE_SPEC + " ('the user provided resource information has higher priority')", "resource",
-       configuration="resource-attributes")
+       configuration="resource-attributes",
+       fix="Merge the Resource so that attributes the service sets in code, such as its service.version, override "
+           "OTEL_RESOURCE_ATTRIBUTES: merge the environment's attributes first and the service's own as the "
+           "updating resource.")
 def test_env_004_service_attributes_win(suite):
     own = traced_echo_span(suite).resource.get("service.version")
     resource = _resource_of_instance(instance_for(suite, "resource-attributes"))
@@ -88,7 +99,10 @@ def _relay_with_baggage(view, tag: str):
 
 
 @check("ENV-020", "MUST", "OTEL_PROPAGATORS=tracecontext: trace context propagates, baggage does not",
-       PROPAGATORS_SPEC, "traces", killed_by=("ignore-propagators",), configuration="propagators-tracecontext")
+       PROPAGATORS_SPEC, "traces", killed_by=("ignore-propagators",), configuration="propagators-tracecontext",
+       fix="Build the propagator from OTEL_PROPAGATORS instead of hard-coding tracecontext,baggage; SDKs that do "
+           "not read the variable themselves (Go, Rust, C++) need it done in the service's setup (e.g. "
+           "autoprop.NewTextMapPropagator() in Go).")
 def test_env_020_tracecontext_only(suite):
     view = instance_for(suite, "propagators-tracecontext")
     trace_id, _, call, _ = _relay_with_baggage(view, "env-020")
@@ -99,7 +113,10 @@ def test_env_020_tracecontext_only(suite):
 
 
 @check("ENV-021", "MUST", "OTEL_PROPAGATORS=tracecontext,baggage: both propagate",
-       PROPAGATORS_SPEC, "traces", killed_by=("first-propagator-only",), configuration="propagators-both")
+       PROPAGATORS_SPEC, "traces", killed_by=("first-propagator-only",), configuration="propagators-both",
+       fix="Build a composite propagator of every name OTEL_PROPAGATORS lists (tracecontext,baggage means both), "
+           "not only the first; in Go, Rust or C++ do it in the service's setup (e.g. autoprop in Go), as their "
+           "SDKs do not read the variable.")
 def test_env_021_tracecontext_and_baggage(suite):
     view = instance_for(suite, "propagators-both")
     trace_id, _, call, payload = _relay_with_baggage(view, "env-021")
@@ -112,7 +129,10 @@ def test_env_021_tracecontext_and_baggage(suite):
 
 @check("ENV-022", "MUST", "OTEL_PROPAGATORS=none: nothing is extracted or injected",
        PROPAGATORS_SPEC + " ('none': no automatically configured propagator)", "traces",
-       configuration="propagators-none")
+       configuration="propagators-none",
+       fix="Treat OTEL_PROPAGATORS=none as no propagator at all: extract nothing from incoming metadata and inject "
+           "nothing into outgoing calls, and make sure the gRPC instrumentation uses the global propagator rather "
+           "than one of its own.")
 def test_env_022_no_propagators(suite):
     view = instance_for(suite, "propagators-none")
     trace_id, _, call, _ = _relay_with_baggage(view, "env-022")
@@ -129,7 +149,10 @@ def test_env_022_no_propagators(suite):
 
 @check("ENV-040", "MUST", "OTEL_SDK_DISABLED=true: the service answers and exports nothing",
        ENV_SPEC + " §General SDK Configuration (OTEL_SDK_DISABLED: 'Disable the SDK for all signals')",
-       "lifecycle", killed_by=("ignore-sdk-disabled",), configuration="sdk-disabled")
+       "lifecycle", killed_by=("ignore-sdk-disabled",), configuration="sdk-disabled",
+       fix="When OTEL_SDK_DISABLED=true, install no-op tracer, meter and logger providers (no exporters, no "
+           "periodic metric reader) and keep serving; SDKs that do not read the variable (Go, Rust) need the check "
+           "in the service's telemetry setup.")
 def test_env_040_sdk_disabled(suite):
     view = instance_for(suite, "sdk-disabled")
     trace_id, parent_id = new_trace_id(), new_span_id()

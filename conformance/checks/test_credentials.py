@@ -58,7 +58,11 @@ def _server_span_arrived(suite, traces: set[str], method: str) -> None:
 
 
 @check("SEC-001", "SHOULD", "incoming credentials (authorization, cookie, x-api-key) are not copied into spans, "
-       "log records or outgoing baggage", CREDENTIALS_SPEC, "traces", killed_by=("metadata-as-attributes",))
+       "log records or outgoing baggage", CREDENTIALS_SPEC, "traces", killed_by=("metadata-as-attributes",),
+       fix="Do not copy incoming credential metadata (authorization, cookie, x-api-key) into span attributes or "
+           "events, log records, baggage or tracestate: capture request metadata (rpc.grpc.request.metadata.<key>, "
+           "rpc.request.metadata.<key> in semconv-1.44) only from an explicit allowlist that leaves credentials "
+           "out.")
 def test_sec_001_incoming_credentials_stay_out_of_telemetry(suite):
     credentials = _incoming_credentials()
     suite.redactor.learn(credentials)  # made up, but no report shows them either

@@ -43,7 +43,11 @@ def _call_past_deadline(suite):
 
 @check("DEAD-001", "MUST", "a call past its deadline: the server span records DEADLINE_EXCEEDED",
        GRPC_DEADLINES + "; semconv docs/rpc/grpc.md §gRPC status (the code the call ended with)", "traces",
-       killed_by=("deadline-recorded-ok",))
+       killed_by=("deadline-recorded-ok",),
+       fix="Record the code the call actually ended with: when its deadline passes, the server span says "
+           "DEADLINE_EXCEEDED (rpc.grpc.status_code=4 in semconv-1.38, rpc.response.status_code=DEADLINE_EXCEEDED "
+           "in semconv-1.44), not the OK the handler returns afterwards: take the code from the status actually "
+           "sent, or from the call's context once its deadline passed.")
 def test_dead_001_deadline_is_recorded(suite):
     result, span = _past_deadline(suite)
     if result.code == grpc.StatusCode.CANCELLED:
@@ -61,7 +65,10 @@ def test_dead_001_deadline_is_recorded(suite):
 
 @check("DEAD-002", "SHOULD", "a call past its deadline: the server span ends near the deadline, not when "
        "the work would have finished", GRPC_DEADLINES + "; OTel trace API §End; contract Sleep (returns when "
-       "the deadline passes)", "traces")
+       "the deadline passes)", "traces",
+       fix="Stop the handler's work when the call's deadline passes (watch the call's context or cancellation "
+           "token, and pass it to whatever the handler waits on), and end the server span then, not when the work "
+           "would have finished.")
 def test_dead_002_span_ends_at_the_deadline(suite):
     _, span = _past_deadline(suite)
     # Halfway between the deadline and the end of the sleep: which of the two the span followed
@@ -76,7 +83,10 @@ def test_dead_002_span_ends_at_the_deadline(suite):
 @check("DEAD-003", "MUST", "a call the client cancels: the server span records CANCELLED",
        "gRPC doc/statuscodes.md (CANCELLED: the operation was cancelled, typically by the caller); semconv "
        "docs/rpc/grpc.md §gRPC status (the code the call ended with)", "traces",
-       killed_by=("cancel-recorded-ok",))
+       killed_by=("cancel-recorded-ok",),
+       fix="Record CANCELLED on the server span when the client cancels the call (rpc.grpc.status_code=1 in "
+           "semconv-1.38, rpc.response.status_code=CANCELLED in semconv-1.44): take the code from the call's end, "
+           "its cancelled context, not from what the handler or stream returns afterwards.")
 def test_dead_003_cancel_is_recorded(suite):
     result, trace_id, parent_id = traced_call(suite, "stream_echo", CANCEL_PAYLOAD, CANCEL_MESSAGES,
                                               cancel_after=1, expect=grpc.StatusCode.CANCELLED)

@@ -64,7 +64,10 @@ def _not_resent(view, attempt, what: str, fix: str) -> None:
 
 @check("EXP-001", "MUST", "an export refused as UNAVAILABLE (HTTP 503) is retried until it arrives",
        FAILURES_SPEC + " (UNAVAILABLE is retryable; HTTP 503 likewise)", "traces",
-       killed_by=("no-export-retry",), configuration="collector-unavailable")
+       killed_by=("no-export-retry",), configuration="collector-unavailable",
+       fix="Retry exports refused as retryable (gRPC UNAVAILABLE, HTTP 429, 502, 503, 504) with exponential backoff "
+           "until they are accepted or the export timeout passes; switch the exporter's retry on where it is off by "
+           "default (released Rust SDKs).")
 def test_exp_001_unavailable_retried(suite):
     view = instance_for(suite, "collector-unavailable")
     attempt = _faulted_attempt(view, "exp-001")
@@ -77,7 +80,10 @@ def test_exp_001_unavailable_retried(suite):
 
 
 @check("EXP-002", "SHOULD", "a retried export backs off: no retry within 100 ms of the refusal",
-       FAILURES_SPEC + " ('exponential backoff with jitter')", "traces", configuration="collector-unavailable")
+       FAILURES_SPEC + " ('exponential backoff with jitter')", "traces", configuration="collector-unavailable",
+       fix="Back off exponentially, with jitter, between retries of a refused export (the SDKs' built-in retry "
+           "waits a second or more before the first) instead of resending at once; use the exporter's own retry "
+           "rather than a loop of the service's.")
 def test_exp_002_retry_backs_off(suite):
     view = instance_for(suite, "collector-unavailable")
     attempt = _faulted_attempt(view, "exp-002")
@@ -94,7 +100,10 @@ def test_exp_002_retry_backs_off(suite):
 
 @check("EXP-003", "MUST", "an export refused as INVALID_ARGUMENT (HTTP 400) is not retried",
        FAILURES_SPEC + " (INVALID_ARGUMENT is not retryable; HTTP 400 likewise)", "traces",
-       killed_by=("retry-everything",), configuration="collector-invalid-argument")
+       killed_by=("retry-everything",), configuration="collector-invalid-argument",
+       fix="Do not retry an export refused with a non-retryable code (gRPC INVALID_ARGUMENT, HTTP 400): drop the "
+           "batch and log the error; retry only the codes OTLP lists as retryable (UNAVAILABLE, ABORTED, "
+           "DEADLINE_EXCEEDED and the like; HTTP 429, 502, 503, 504).")
 def test_exp_003_invalid_argument_not_retried(suite):
     view = instance_for(suite, "collector-invalid-argument")
     attempt = _faulted_attempt(view, "exp-003")
@@ -104,7 +113,9 @@ def test_exp_003_invalid_argument_not_retried(suite):
 
 @check("EXP-004", "MUST", "an export answered with a partial success is not retried",
        "OTLP spec docs/specification.md §Partial Success ('the client MUST NOT retry the request')", "traces",
-       killed_by=("retry-partial-success",), configuration="collector-partial-success")
+       killed_by=("retry-partial-success",), configuration="collector-partial-success",
+       fix="Treat a response with partial_success set as a success: log its rejected count and error_message, and "
+           "do not send the request again.")
 def test_exp_004_partial_success_not_retried(suite):
     view = instance_for(suite, "collector-partial-success")
     attempt = _faulted_attempt(view, "exp-004")
@@ -113,7 +124,9 @@ def test_exp_004_partial_success_not_retried(suite):
 
 
 @check("EXP-005", "SHOULD", f"a throttled export (RetryInfo / Retry-After: {THROTTLE_S:g} s) is retried after "
-       f"the delay the collector asked for", THROTTLING_SPEC, "traces", configuration="collector-throttling")
+       f"the delay the collector asked for", THROTTLING_SPEC, "traces", configuration="collector-throttling",
+       fix="Honour the delay the collector asks for: wait the RetryInfo retry_delay (OTLP/gRPC) or the Retry-After "
+           "header (OTLP/HTTP 429 or 503) before retrying, instead of the exporter's default backoff.")
 def test_exp_005_throttling_honoured(suite):
     view = instance_for(suite, "collector-throttling")
     attempt = _faulted_attempt(view, "exp-005")
@@ -137,7 +150,10 @@ TRACES_EXPORT_PATHS = ("/v1/traces", "/opentelemetry.proto.collector.trace.v1.Tr
 @check("EXP-006", "MUST", "spans made while the collector is away arrive once it is back",
        FAILURES_SPEC + " (a transport failure is retryable, as UNAVAILABLE); OTel spec trace/sdk.md §Batching "
        "processor (spans are queued up to maxQueueSize)", "traces",
-       killed_by=("no-export-retry",), configuration="collector-away")
+       killed_by=("no-export-retry",), configuration="collector-away",
+       fix="Keep spans queued in the batch span processor while the collector is unreachable and retry exports that "
+           "fail on the transport (connection refused or reset) with backoff, so they arrive once it is back; do "
+           "not drop the batch on a connection error.")
 def test_exp_006_collector_away_at_start(suite):
     view = instance_for(suite, "collector-away")
     trace_id, parent_id = new_trace_id(), new_span_id()

@@ -55,27 +55,39 @@ def _transport(suite, protocol: str) -> None:
 
 @check("ENV-030", "SHOULD", "OTEL_EXPORTER_OTLP_PROTOCOL=grpc is honoured",
        EXPORTER_SPEC + " (Protocol; 'SDKs SHOULD support both grpc and http/protobuf')", "traces",
-       configuration="protocol-grpc")
+       configuration="protocol-grpc",
+       fix="Choose every signal's exporter (traces, metrics, logs) from OTEL_EXPORTER_OTLP_PROTOCOL and its "
+           "per-signal variants instead of hard-coding one transport; with grpc, use the OTLP/gRPC exporters (in "
+           "SDKs with one package per protocol, e.g. otlptracegrpc in Go, pick it in the service's setup).")
 def test_env_030_protocol_grpc(suite):
     _transport(suite, "grpc")
 
 
 @check("ENV-031", "SHOULD", "OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf is honoured",
        EXPORTER_SPEC + " (Protocol; 'SDKs SHOULD support both grpc and http/protobuf')", "traces",
-       killed_by=("ignore-protocol",), configuration="protocol-http-protobuf")
+       killed_by=("ignore-protocol",), configuration="protocol-http-protobuf",
+       fix="Choose every signal's exporter (traces, metrics, logs) from OTEL_EXPORTER_OTLP_PROTOCOL and its "
+           "per-signal variants; with http/protobuf, export over OTLP/HTTP (POST to /v1/traces, /v1/metrics, "
+           "/v1/logs) instead of gRPC (e.g. otlptracehttp in Go, picked in the service's setup).")
 def test_env_031_protocol_http_protobuf(suite):
     _transport(suite, "http/protobuf")
 
 
 @check("ENV-032", "MAY", "OTEL_EXPORTER_OTLP_PROTOCOL=http/json is honoured",
-       EXPORTER_SPEC + " (Protocol; 'SDKs MAY support http/json')", "traces", configuration="protocol-http-json")
+       EXPORTER_SPEC + " (Protocol; 'SDKs MAY support http/json')", "traces", configuration="protocol-http-json",
+       fix="Choose every signal's exporter from OTEL_EXPORTER_OTLP_PROTOCOL; with http/json, use the OTLP/HTTP "
+           "exporters' JSON encoding (Content-Type application/json) for traces, metrics and logs where the SDK has "
+           "one.")
 def test_env_032_protocol_http_json(suite):
     _transport(suite, "http/json")
 
 
 @check("ENV-033", "MUST", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT is where traces go (over HTTP, the URL as given)",
        EXPORTER_SPEC + " (Endpoint: per-signal endpoints are 'used as-is'); " + ENV_SPEC, "traces",
-       killed_by=("ignore-signal-endpoint",), configuration="per-signal-endpoint")
+       killed_by=("ignore-signal-endpoint",), configuration="per-signal-endpoint",
+       fix="Let OTEL_EXPORTER_OTLP_TRACES_ENDPOINT override OTEL_EXPORTER_OTLP_ENDPOINT for traces, and over "
+           "OTLP/HTTP use its URL exactly as given: append /v1/traces only to the general endpoint, never to the "
+           "per-signal one.")
 def test_env_033_per_signal_endpoint(suite):
     view = instance_for(suite, "per-signal-endpoint")
     instance = view.instance
@@ -110,7 +122,10 @@ def _headers(view) -> tuple[dict[str, str], list]:
 
 @check("ENV-034", "MUST", "OTEL_EXPORTER_OTLP_HEADERS are sent with every export",
        EXPORTER_SPEC + " (Headers); " + ENV_SPEC, "traces", killed_by=("ignore-exporter-headers",),
-       configuration="exporter-settings")
+       configuration="exporter-settings",
+       fix="Send the headers OTEL_EXPORTER_OTLP_HEADERS lists (and OTEL_EXPORTER_OTLP_TRACES_HEADERS) with every "
+           "export, as HTTP headers or gRPC metadata; when the service also sets exporter headers in code, merge "
+           "them with the variable's instead of replacing them.")
 def test_env_034_headers_sent(suite):
     view = instance_for(suite, "exporter-settings")
     wanted, exports = _headers(view)
@@ -125,7 +140,9 @@ def test_env_034_headers_sent(suite):
 
 @check("ENV-035", "SHOULD", "OTEL_EXPORTER_OTLP_HEADERS: percent-encoded values are decoded",
        EXPORTER_SPEC + " (Headers: the W3C Baggage format, values percent-decoded)", "traces",
-       configuration="exporter-settings")
+       configuration="exporter-settings",
+       fix="Percent-decode the values of OTEL_EXPORTER_OTLP_HEADERS (two%20words is sent as 'two words'), as the "
+           "variable's W3C Baggage format requires; let the SDK parse it rather than splitting it by hand.")
 def test_env_035_header_values_decoded(suite):
     view = instance_for(suite, "exporter-settings")
     wanted, exports = _headers(view)
@@ -137,7 +154,10 @@ def test_env_035_header_values_decoded(suite):
 
 @check("ENV-036", "SHOULD", "OTEL_EXPORTER_OTLP_COMPRESSION=gzip compresses every export",
        EXPORTER_SPEC + " (Compression: gzip)", "traces", killed_by=("ignore-compression",),
-       configuration="exporter-settings")
+       configuration="exporter-settings",
+       fix="Set every exporter's compression from OTEL_EXPORTER_OTLP_COMPRESSION (and its per-signal variants): "
+           "with gzip, send OTLP/HTTP bodies with Content-Encoding: gzip and OTLP/gRPC requests with grpc-encoding "
+           "gzip.")
 def test_env_036_gzip(suite):
     view = instance_for(suite, "exporter-settings")
     exports = _exports_after_a_call(view)
@@ -150,7 +170,10 @@ def test_env_036_gzip(suite):
 
 @check("ENV-037", "SHOULD", f"OTEL_EXPORTER_OTLP_TIMEOUT={EXPORT_TIMEOUT_MS}: an unanswered export is "
        f"given up in time", EXPORTER_SPEC + " (Timeout: 'Maximum time the OTLP exporter will wait for each "
-       "batch export')", "traces", configuration="exporter-timeout")
+       "batch export')", "traces", configuration="exporter-timeout",
+       fix="Read OTEL_EXPORTER_OTLP_TIMEOUT (milliseconds) as the limit of each export and set it as the gRPC "
+           "deadline or the HTTP request timeout, so that an unanswered export is given up after that time rather "
+           "than the 10 s default.")
 def test_env_037_export_timeout(suite):
     view = instance_for(suite, "exporter-timeout")
     view.client.echo(unique("env-037")).require()

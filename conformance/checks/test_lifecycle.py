@@ -18,7 +18,10 @@ from otelconform.verdicts import Mismatch, NoTelemetry, TargetUnresponsive
 @check("SHUT-001", "MUST", "on SIGTERM the service flushes every signal and exits 0 within 10 s",
        "OTel SDK trace/logs/metrics §Shutdown (Shutdown MUST include the effects of ForceFlush); "
        "docs/target-contract.md §Shutdown", "lifecycle",
-       killed_by=("no-flush-on-exit",), launch_only=True, runs_last=True)
+       killed_by=("no-flush-on-exit",), launch_only=True, runs_last=True,
+       fix="On SIGTERM, stop the gRPC server gracefully, then shut the tracer, meter and logger providers down "
+           "(which flushes the batch processors and runs a last metric collection) and exit with status 0 within a "
+           "few seconds; do not exit from the signal handler before that returns.")
 def test_shut_001_sigterm_flushes_and_exits(suite):
     if suite.launched is None:
         pytest.skip("needs --target-cmd: only a service the suite started can be stopped by it")

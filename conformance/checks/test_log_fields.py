@@ -41,7 +41,9 @@ def _shared_record(suite, severity: int):
 @pytest.mark.parametrize("severity", list(SEVERITIES), ids=_name)
 @check("LOG-005", "MUST", "every severity of the contract keeps its severity number",
        LOGS_MODEL + "; docs/target-contract.md (severity_number equal to the requested Severity)", "logs",
-       killed_by=("severity-shifted",))
+       killed_by=("severity-shifted",),
+       fix="Map the logging library's levels onto the OpenTelemetry SeverityNumber ranges in the log bridge (DEBUG "
+           "5-8, INFO 9-12, WARN 13-16, ERROR 17-20), so that a WARN record is not exported as INFO.")
 def test_log_005_severity_number(suite, severity):
     record, _, _ = _shared_record(suite, severity)
     number = record.record.severity_number
@@ -53,7 +55,9 @@ def test_log_005_severity_number(suite, severity):
 
 @pytest.mark.parametrize("severity", list(SEVERITIES), ids=_name)
 @check("LOG-006", "SHOULD", "a severity text, when set, names the record's severity",
-       "OTel logs data model §Field: SeverityText (the original severity name), §Displaying Severity", "logs")
+       "OTel logs data model §Field: SeverityText (the original severity name), §Displaying Severity", "logs",
+       fix="Set severity_text to the name of the record's level (DEBUG, INFO, WARN or WARNING, ERROR), or leave it "
+           "empty; do not put another level's name or a custom label there.")
 def test_log_006_severity_text(suite, severity):
     try:
         record, _, _ = _shared_record(suite, severity)
@@ -67,7 +71,9 @@ def test_log_006_severity_text(suite, severity):
 
 @check("LOG-007", "MUST", "a log record's timestamp lies within the span of the request that wrote it",
        "OTel logs data model §Field: Timestamp (nanoseconds since the Unix epoch), §ObservedTimestamp",
-       "logs", killed_by=("log-time-in-microseconds",))
+       "logs", killed_by=("log-time-in-microseconds",),
+       fix="Set the log record's time_unix_nano when it is emitted, in nanoseconds since the Unix epoch: convert "
+           "the logging library's timestamp (often milliseconds or microseconds) with the right factor.")
 def test_log_007_timestamp_inside_the_span(suite):
     record, trace_id, parent_id = _record(suite, pb.SEVERITY_INFO)
     span = server_span(suite, trace_id, parent_id).span
@@ -86,7 +92,9 @@ def test_log_007_timestamp_inside_the_span(suite):
 @pytest.mark.parametrize("severity", list(SEVERITIES), ids=_name)
 @check("LOG-008", "SHOULD", "every severity of the contract reaches stdout as a JSON line naming its level",
        "architecture §Logging Strategy 'Structured Logging with Trace Correlation' (level); schemas/log-line.schema.json",
-       "logs", launch_only=True)
+       "logs", launch_only=True,
+       fix="Write a JSON line to stdout for every level, DEBUG included (lower the stdout handler's minimum level), "
+           "with a level field that names the level (DEBUG, INFO, WARN or WARNING, ERROR) rather than a number.")
 def test_log_008_stdout_level(suite, severity):
     if suite.launched is None:
         pytest.skip("needs --target-cmd: the suite reads the service's stdout")

@@ -36,7 +36,10 @@ def _logged(suite, severity=pb.SEVERITY_WARN):
 
 
 @check("LOG-001", "MUST", "log record carries the server span's trace id and span id",
-       SEED_LOGGING, "logs", killed_by=("log-without-context",))
+       SEED_LOGGING, "logs", killed_by=("log-without-context",),
+       fix="Emit log records in the server span's context, so that the SDK stamps its trace_id and span_id: log "
+           "through the OpenTelemetry bridge or appender of the logging library and pass the request's context "
+           "(e.g. slog's InfoContext(ctx, ...) with otelslog in Go).")
 def test_log_001_record_carries_span_context(suite):
     record, trace_id, parent_id, _ = _logged(suite)
     span = server_span(suite, trace_id, parent_id)
@@ -45,7 +48,10 @@ def test_log_001_record_carries_span_context(suite):
 
 
 @check("LOG-002", "SHOULD", "log record keeps its body and attributes",
-       "OTel logs data model §Body, §Attributes", "logs")
+       "OTel logs data model §Body, §Attributes", "logs",
+       fix="Pass the log call's structured fields through to the OTLP log record as attributes, with their keys and "
+           "values unchanged, and keep the message as the body; do not fold the fields into the body or drop them "
+           "in the log bridge.")
 def test_log_002_record_fields(suite):
     # Found by its body, so the body is kept; severity is LOG-005's.
     record, _, _, attributes = _logged(suite, pb.SEVERITY_WARN)
@@ -56,7 +62,10 @@ def test_log_002_record_fields(suite):
 @check("LOG-003", "MUST", "log record's resource has the same service.* attributes as its spans'",
        "architecture §Logging 'Includes resource attributes (service.name, service.version)'; OTel SDK Resource "
        "(one resource per SDK, shared by every signal)", "logs",
-       killed_by=("log-foreign-resource",))
+       killed_by=("log-foreign-resource",),
+       fix="Give the logger provider the same Resource as the tracer provider: build one Resource at startup and "
+           "pass it to every provider, so that service.name, service.version and service.instance.id agree across "
+           "signals.")
 def test_log_003_record_resource(suite):
     record, trace_id, parent_id, _ = _logged(suite)
     span = server_span(suite, trace_id, parent_id)
@@ -77,7 +86,10 @@ def _stdout_line(suite, message: str) -> dict | None:
 
 
 @check("LOG-004", "SHOULD", "stdout log line has the architecture's JSON shape and the span's ids",
-       SEED_LOGGING + " (JSON shape); schemas/log-line.schema.json", "logs", launch_only=True)
+       SEED_LOGGING + " (JSON shape); schemas/log-line.schema.json", "logs", launch_only=True,
+       fix="Write each log line to stdout as one JSON object with timestamp, level, message, service, attributes "
+           "(an object) and the active span's trace_id and span_id (lowercase hex), e.g. with a JSON formatter that "
+           "reads the current span context; write each line whole.")
 def test_log_004_stdout_json_line(suite):
     if suite.launched is None:
         pytest.skip("needs --target-cmd: the suite reads the service's stdout")

@@ -39,7 +39,10 @@ def _call(suite, method: str, code: grpc.StatusCode) -> None:
 @check("MET-003", "MUST", "the server duration histogram counts calls per method and per status code, "
        "failures included", RPC_METRICS + " (rpc.grpc.status_code / rpc.response.status_code on every point); "
        "architecture §Metrics (RED: rate, errors by code, duration by method)", "metrics",
-       killed_by=("metric-code-ok",), exclusive=True)
+       killed_by=("metric-code-ok",), exclusive=True,
+       fix="Put the method and the status code the call ended with on every duration point, failures included "
+           "(rpc.grpc.status_code as an integer in semconv-1.38, rpc.response.status_code as the code's name in "
+           "semconv-1.44); take the code from the call's final status, not a fixed OK.")
 def test_met_003_counts_per_method_and_code(suite):
     for spec in suite.profile.server_durations:
         name = spec["name"]
@@ -65,7 +68,10 @@ def test_met_003_counts_per_method_and_code(suite):
 
 @check("MET-004", "MUST", "the server duration histogram's values fit its unit: a 50 ms call records "
        "about 50 in ms or 0.05 in s", RPC_METRICS + "; OTel metrics API §Instrument unit (UCUM)", "metrics",
-       killed_by=("duration-seconds-under-ms",), exclusive=True)
+       killed_by=("duration-seconds-under-ms",), exclusive=True,
+       fix="Record durations in the histogram's declared unit: milliseconds for rpc.server.duration (unit ms), "
+           "seconds for rpc.server.call.duration (unit s); convert the measured time once, with the factor that "
+           "matches the unit.")
 def test_met_004_values_fit_the_unit(suite):
     for spec in suite.profile.server_durations:
         require_exported(suite, spec["name"])
@@ -119,7 +125,10 @@ def _cumulative_series(suite):
 @check("MET-005", "MUST", "cumulative metrics keep their start time and never count down within one instance",
        "OTel metrics data model §Temporality (cumulative: the same start time, values accumulate), "
        "§Sums (monotonic), §Histogram (count)", "metrics", killed_by=("delta-labelled-cumulative",),
-       exclusive=True)
+       exclusive=True,
+       fix="Export a cumulative series as a running total with the start time of its first measurement, kept for "
+           "the life of the process; data aggregated as deltas must be exported with delta temporality, never "
+           "relabelled cumulative.")
 def test_met_005_cumulative_never_decreases(suite):
     suite.watch.wait("metrics", lambda: suite.collector.metrics(), "the target's metrics")
     for (name, instance, attrs), points in _cumulative_series(suite).items():
@@ -139,7 +148,10 @@ def test_met_005_cumulative_never_decreases(suite):
 
 @check("MET-006", "SHOULD", "with no temporality configured, the RPC duration histograms are cumulative",
        "OTel SDK OTLP exporter §OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE (default: cumulative)",
-       "metrics", launch_only=True, exclusive=True)
+       "metrics", launch_only=True, exclusive=True,
+       fix="Leave the OTLP metric exporter's temporality at its default, cumulative, unless "
+           "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE asks otherwise: remove a delta temporality selector "
+           "set in code, or make it follow the variable.")
 def test_met_006_default_temporality(suite):
     if suite.launched is None:
         pytest.skip("needs --target-cmd: only then does the suite know no temporality preference was set")
@@ -153,7 +165,10 @@ def test_met_006_default_temporality(suite):
 
 @check("MET-007", "MUST", "the client duration histogram has the profile's name, unit and type and counts "
        "every outgoing call", "semconv docs/rpc/rpc-metrics.md (semconv-1.38: rpc.client.duration in ms; semconv-1.44: "
-       "rpc.client.call.duration in s)", "metrics", killed_by=("no-client-metric",), exclusive=True)
+       "rpc.client.call.duration in s)", "metrics", killed_by=("no-client-metric",), exclusive=True,
+       fix="Record the client duration histogram for every outgoing call (semconv-1.38: rpc.client.duration in ms; "
+           "semconv-1.44: rpc.client.call.duration in s): register the gRPC client instrumentation's metrics (e.g. "
+           "otelgrpc.NewClientHandler() in Go) on the channels the service calls its dependencies with.")
 def test_met_007_client_histogram_counts_outgoing_calls(suite):
     ok, relays = grpc.StatusCode.OK, 3
     specs = suite.profile.definition["client_durations"]

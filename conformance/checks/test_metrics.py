@@ -29,7 +29,12 @@ def _make_calls(suite, n: int):
 
 @check("MET-001", "MUST", "RPC duration histogram has the profile's name, unit, type and attributes",
        RPC_METRICS + "; schemas/<profile>/duration-point.schema.json", "metrics",
-       killed_by=("metric-renamed", "stock"), zero_contract=True)
+       killed_by=("metric-renamed", "stock"), zero_contract=True,
+       fix="Export the server duration histogram under the profile's name and unit, with its attributes on every "
+           "point: semconv-1.38: rpc.server.duration in ms with rpc.system=grpc, rpc.service, rpc.method and "
+           "rpc.grpc.status_code; semconv-1.44: rpc.server.call.duration in s with rpc.system.name=grpc, "
+           "rpc.method=package.Service/Method and rpc.response.status_code; semconv-1.38+1.44: both "
+           "(OTEL_SEMCONV_STABILITY_OPT_IN=rpc/dup, where the gRPC instrumentation supports it).")
 def test_met_001_duration_histogram_shape(suite):
     method = ok_method(suite)
     _make_calls(suite, 1)
@@ -51,7 +56,10 @@ def test_met_001_duration_histogram_shape(suite):
 
 @check("MET-002", "MUST", "RPC duration histogram counts every call",
        RPC_METRICS + " (one measurement per RPC)", "metrics", killed_by=("duration-recorded-twice",),
-       exclusive=True, zero_contract=True)
+       exclusive=True, zero_contract=True,
+       fix="Record exactly one duration measurement per RPC: register the gRPC metrics instrumentation once (not "
+           "both an interceptor and a stats handler, nor per server and again globally) and do not also record the "
+           "histogram by hand.")
 def test_met_002_duration_histogram_counts_calls(suite):
     method = ok_method(suite)
     names = [spec["name"] for spec in suite.profile.server_durations]
@@ -91,7 +99,10 @@ def _first_named(suite, names) -> MetricView | None:
 
 
 @check("MET-008", "SHOULD", "the service exports its CPU and memory use (process or runtime metrics)",
-       PROCESS_METRICS, "metrics")
+       PROCESS_METRICS, "metrics",
+       fix="Register process or runtime metrics with the MeterProvider, a CPU one (process.cpu.time in s) and a "
+           "memory one (process.memory.usage in By), e.g. the host and runtime instrumentation in Go "
+           "(go.opentelemetry.io/contrib/instrumentation/host and .../runtime) or runtime-telemetry in Java.")
 def test_met_008_process_cpu_and_memory(suite):
     # Process metrics are observed at every periodic export, so one export that began after
     # this check did carries them if the service has them at all.

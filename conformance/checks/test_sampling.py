@@ -101,7 +101,10 @@ def _judge_ratio(view, tag: str, variable: str, calls: int) -> None:
 
 
 @check("ENV-010", "MUST", "OTEL_TRACES_SAMPLER=always_off: no spans, trace context still propagates",
-       SAMPLER_SPEC + " (AlwaysOff)", "traces", killed_by=("ignore-sampler",), configuration="sampler-always-off")
+       SAMPLER_SPEC + " (AlwaysOff)", "traces", killed_by=("ignore-sampler",), configuration="sampler-always-off",
+       fix="Build the sampler from OTEL_TRACES_SAMPLER and OTEL_TRACES_SAMPLER_ARG (always_off records no span) and "
+           "keep the propagator in place, so that outgoing calls still carry the incoming trace id, with "
+           "trace-flags 00; an SDK that does not read the variables (C++) needs them read in the service's setup.")
 def test_env_010_always_off(suite):
     view = instance_for(suite, "sampler-always-off")
     trace_id, parent_id = new_trace_id(), new_span_id()
@@ -116,7 +119,10 @@ def test_env_010_always_off(suite):
 
 @check("ENV-011", "MUST", "OTEL_TRACES_SAMPLER=always_on: even an unsampled parent's call is sampled",
        SAMPLER_SPEC + " (AlwaysOn: 'Returns RECORD_AND_SAMPLE always')", "traces",
-       killed_by=("ignore-sampler",), configuration="sampler-always-on")
+       killed_by=("ignore-sampler",), configuration="sampler-always-on",
+       fix="Build the sampler from OTEL_TRACES_SAMPLER: always_on samples every span, even under an unsampled "
+           "parent, so that the outgoing call carries trace-flags 01; do not keep the default parent-based sampler "
+           "or wrap always_on in one.")
 def test_env_011_always_on(suite):
     view = instance_for(suite, "sampler-always-on")
     trace_id, parent_id = new_trace_id(), new_span_id()
@@ -131,14 +137,18 @@ def test_env_011_always_on(suite):
 
 @check("ENV-012", "MUST", f"OTEL_TRACES_SAMPLER=traceidratio: root calls sampled at the ratio ({ROOT_CALLS} calls, "
        f"false alarms 1 in {1 / FALSE_ALARM_RATE:.0f})", SAMPLER_SPEC + " (TraceIdRatioBased)", "traces",
-       killed_by=("ignore-sampler",), configuration="sampler-ratio", floods=True)
+       killed_by=("ignore-sampler",), configuration="sampler-ratio", floods=True,
+       fix="Read OTEL_TRACES_SAMPLER=traceidratio with OTEL_TRACES_SAMPLER_ARG as the ratio of root traces to "
+           "sample (the SDK's TraceIdRatioBased sampler), and export exactly the sampled spans.")
 def test_env_012_ratio_roots(suite):
     _judge_ratio(instance_for(suite, "sampler-ratio"), "env-012", "OTEL_TRACES_SAMPLER=traceidratio", ROOT_CALLS)
 
 
 @check("ENV-013", "MUST", f"OTEL_TRACES_SAMPLER=parentbased_traceidratio: root calls sampled at the ratio "
        f"({ROOT_CALLS} calls, false alarms 1 in {1 / FALSE_ALARM_RATE:.0f})", SAMPLER_SPEC + " (ParentBased root)",
-       "traces", killed_by=("ignore-sampler-ratio",), configuration="sampler-parent-ratio", floods=True)
+       "traces", killed_by=("ignore-sampler-ratio",), configuration="sampler-parent-ratio", floods=True,
+       fix="Read OTEL_TRACES_SAMPLER=parentbased_traceidratio as ParentBased(root=TraceIdRatioBased(ratio)) with "
+           "OTEL_TRACES_SAMPLER_ARG as the ratio: root calls are sampled at that ratio, not always.")
 def test_env_013_parent_ratio_roots(suite):
     _judge_ratio(instance_for(suite, "sampler-parent-ratio"), "env-013",
                  "OTEL_TRACES_SAMPLER=parentbased_traceidratio", ROOT_CALLS)
@@ -146,7 +156,10 @@ def test_env_013_parent_ratio_roots(suite):
 
 @check("ENV-014", "MUST", "OTEL_TRACES_SAMPLER=parentbased_traceidratio: a sampled parent is always honoured",
        SAMPLER_SPEC + " (ParentBased: remoteParentSampled → AlwaysOn)", "traces",
-       killed_by=("parent-ignored-by-ratio",), configuration="sampler-parent-ratio")
+       killed_by=("parent-ignored-by-ratio",), configuration="sampler-parent-ratio",
+       fix="With OTEL_TRACES_SAMPLER=parentbased_traceidratio, sample every call whose incoming parent is sampled "
+           "(ParentBased: a sampled remote parent means AlwaysOn) and apply the ratio to root calls only; extract "
+           "the incoming context before the sampler decides.")
 def test_env_014_sampled_parent_honoured(suite):
     view = instance_for(suite, "sampler-parent-ratio")
     calls = [(new_trace_id(), new_span_id()) for _ in range(PARENT_CALLS)]
@@ -170,7 +183,10 @@ def test_env_014_sampled_parent_honoured(suite):
 
 @check("ENV-015", "MUST", "OTEL_TRACES_SAMPLER=parentbased_traceidratio: an unsampled parent is honoured",
        SAMPLER_SPEC + " (ParentBased: remoteParentNotSampled → AlwaysOff)", "traces",
-       configuration="sampler-parent-ratio")
+       configuration="sampler-parent-ratio",
+       fix="With OTEL_TRACES_SAMPLER=parentbased_traceidratio, record nothing for a call whose incoming parent is "
+           "unsampled (ParentBased: an unsampled remote parent means AlwaysOff) and send trace-flags 00 on its "
+           "outgoing calls; apply the ratio to root calls only.")
 def test_env_015_unsampled_parent_honoured(suite):
     view = instance_for(suite, "sampler-parent-ratio")
     calls = [(new_trace_id(), new_span_id()) for _ in range(PARENT_CALLS)]

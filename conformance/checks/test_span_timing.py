@@ -32,7 +32,10 @@ def _upper_bound(measured_s: float) -> float:
 
 @check("SPAN-007", "MUST", "a server span lasts as long as its call: no shorter than the Sleep asked, "
        "no longer than the suite measured", SPAN_TIMES + "; contract Sleep (waits duration_ms)", "traces",
-       killed_by=("span-ends-early",))
+       killed_by=("span-ends-early",),
+       fix="Start the server span when the call arrives and end it when the call ends, with nanosecond timestamps "
+           "from one clock, as the gRPC server instrumentation does; do not end it when the handler starts or "
+           "before the response is sent.")
 def test_span_007_sleep_span_duration(suite):
     result, trace_id, parent_id = traced_call(suite, "sleep", SLEEP_MS)
     measured = result.ended_at - result.started_at
@@ -60,7 +63,9 @@ def _streamed(suite):
 
 @check("SPAN-008", "MUST", "a server stream has one SERVER span, for its method and its final status, "
        "inside the call", "semconv docs/rpc/rpc-spans.md §Span name, §Common attributes (one span per RPC, "
-       "streaming included); " + SPAN_TIMES, "traces", killed_by=("span-per-stream-message",))
+       "streaming included); " + SPAN_TIMES, "traces", killed_by=("span-per-stream-message",),
+       fix="Make one SERVER span per streaming RPC, named after its method, and end it when the stream ends, with "
+           "the stream's final status; do not start a span per message.")
 def test_span_008_stream_has_one_span(suite):
     result, trace_id, parent_id = _streamed(suite)
     span = server_span(suite, trace_id, parent_id)

@@ -58,7 +58,9 @@ def _client_span_ending(suite, code: grpc.StatusCode):
 @pytest.mark.parametrize("code", CODES, ids=lambda c: c.name)
 @check("STAT-001", "MUST", "client receives exactly the status code and message the service set",
        "gRPC doc/statuscodes.md; gRPC over HTTP/2 §Responses (grpc-status, grpc-message)", "grpc",
-       killed_by=("drop-status-message",))
+       killed_by=("drop-status-message",),
+       fix="Return the status code and message the handler sets unchanged (e.g. status.Error(code, message) in Go); "
+           "make sure no interceptor, error mapper or instrumentation rewrites the code or drops the message.")
 def test_stat_001_client_sees_code(suite, code):
     message = unique("requested failure")
     traced = (("traceparent", traceparent(new_trace_id(), new_span_id())),)
@@ -71,7 +73,10 @@ def test_stat_001_client_sees_code(suite, code):
 @pytest.mark.parametrize("code", ALL_CODES, ids=lambda c: c.name)
 @check("STAT-002", "MUST", "server span records the status code in the profile's attribute",
        GRPC_SEMCONV + "; schemas/<profile>/server-span.schema.json", "traces",
-       killed_by=("status-attr-ok",), zero_contract=True)
+       killed_by=("status-attr-ok",), zero_contract=True,
+       fix="Record on the server span the status code the call ended with, in the profile's attribute: "
+           "rpc.grpc.status_code as an integer (semconv-1.38) or rpc.response.status_code as the code's name, e.g. "
+           "NOT_FOUND (semconv-1.44); take it from the final gRPC status, not a fixed OK.")
 def test_stat_002_span_status_attribute(suite, code):
     trace_id, parent_id, method, _ = _call_ending(suite, code)
     outcome_recorded(suite, "server-span", server_span(suite, trace_id, parent_id), method, code)
@@ -80,7 +85,11 @@ def test_stat_002_span_status_attribute(suite, code):
 @pytest.mark.parametrize("code", ALL_CODES, ids=lambda c: c.name)
 @check("STAT-003", "MUST", "server span status is ERROR exactly for server-fault codes",
        GRPC_SEMCONV + " (server: ERROR only for UNKNOWN, DEADLINE_EXCEEDED, UNIMPLEMENTED, INTERNAL, "
-       "UNAVAILABLE, DATA_LOSS); OTel trace API §Set Status", "traces", killed_by=("error-status-ok",), zero_contract=True)
+       "UNAVAILABLE, DATA_LOSS); OTel trace API §Set Status", "traces", killed_by=("error-status-ok",),
+       zero_contract=True,
+       fix="Set the server span's status to ERROR only for UNKNOWN, DEADLINE_EXCEEDED, UNIMPLEMENTED, INTERNAL, "
+           "UNAVAILABLE and DATA_LOSS, and leave it UNSET for OK and every other code (NOT_FOUND, INVALID_ARGUMENT "
+           "and the like are the caller's errors, not the server's).")
 def test_stat_003_server_span_status(suite, code):
     trace_id, parent_id, _, _ = _call_ending(suite, code)
     span = server_span(suite, trace_id, parent_id)
@@ -91,7 +100,10 @@ def test_stat_003_server_span_status(suite, code):
 @pytest.mark.parametrize("code", ALL_CODES, ids=lambda c: c.name)
 @check("STAT-004", "MUST", "client span records the status code its call ended with, in the profile's attribute",
        GRPC_SEMCONV + "; schemas/<profile>/client-span.schema.json", "traces",
-       killed_by=("client-outcome-ok",))
+       killed_by=("client-outcome-ok",),
+       fix="Record on the client span the status code the outgoing call ended with, in the profile's attribute "
+           "(rpc.grpc.status_code as an integer in semconv-1.38, rpc.response.status_code as the code's name in "
+           "semconv-1.44); take it from the status the call returned, not a fixed OK.")
 def test_stat_004_client_span_status_attribute(suite, code):
     client = _client_span_ending(suite, code)
     outcome_recorded(suite, "client-span", client, "Echo", code)
@@ -100,7 +112,9 @@ def test_stat_004_client_span_status_attribute(suite, code):
 @pytest.mark.parametrize("code", ALL_CODES, ids=lambda c: c.name)
 @check("STAT-005", "MUST", "client span status is ERROR for every code but OK",
        GRPC_SEMCONV + " (client: ERROR for every non-OK code); OTel trace API §Set Status", "traces",
-       killed_by=("client-outcome-ok",))
+       killed_by=("client-outcome-ok",),
+       fix="Set the client span's status to ERROR for every code but OK, and leave it UNSET when the outgoing call "
+           "succeeds; end the client span from the status the call returned.")
 def test_stat_005_client_span_status(suite, code):
     client = _client_span_ending(suite, code)
     expected = "STATUS_CODE_UNSET" if code == grpc.StatusCode.OK else "STATUS_CODE_ERROR"
@@ -112,7 +126,9 @@ def test_stat_005_client_span_status(suite, code):
 @pytest.mark.parametrize("code", sorted(SERVER_ERROR_CODES, key=lambda c: c.value[0]), ids=lambda c: c.name)
 @check("STAT-006", "SHOULD", "a server span with ERROR status says why in its status description",
        "OTel trace API §Set Status (Description); semconv docs/general/recording-errors.md (set the "
-       "status description when there is more to say than the code)", "traces")
+       "status description when there is more to say than the code)", "traces",
+       fix="Pass the gRPC status message as the description when setting the server span's status to ERROR (e.g. "
+           "span.SetStatus(codes.Error, message) in Go), so that the span says why the call failed.")
 def test_stat_006_error_description(suite, code):
     trace_id, parent_id, _, message = _call_ending(suite, code)
     span = server_span(suite, trace_id, parent_id)
@@ -129,7 +145,10 @@ def test_stat_006_error_description(suite, code):
        "span recorded for the call says UNIMPLEMENTED and ERROR",
        "gRPC doc/statuscodes.md (UNIMPLEMENTED: the operation is not implemented); " + GRPC_SEMCONV
        + "; semconv docs/rpc/rpc-spans.md (rpc.method '_OTHER' for a method the instrumentation does not know)",
-       "traces")
+       "traces",
+       fix="Answer a method the service does not implement with UNIMPLEMENTED (the gRPC server's default for an "
+           "unknown method); if a span is recorded for it, record UNIMPLEMENTED in the status attribute and set the "
+           "span's status to ERROR (rpc.method may be _OTHER).")
 def test_stat_007_unknown_method(suite):
     trace_id, parent_id = new_trace_id(), new_span_id()
     result = suite.client.call(UNKNOWN_METHOD, pb.EchoRequest(payload=unique("unknown")),

@@ -33,7 +33,11 @@ def _needs_collector_tls(suite) -> None:
 
 @check("TLS-001", "MUST", "over an https endpoint the exporter trusts OTEL_EXPORTER_OTLP_CERTIFICATE and "
        "presents OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE/_KEY", TLS_SPEC, "traces", launch_only=True,
-       killed_by=("ignore-client-certificate",))
+       killed_by=("ignore-client-certificate",),
+       fix="Connect with TLS when the endpoint is https, verify the collector with the CA in "
+           "OTEL_EXPORTER_OTLP_CERTIFICATE and present the certificate and key in "
+           "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE and OTEL_EXPORTER_OTLP_CLIENT_KEY; do not force insecure "
+           "credentials in code (e.g. WithInsecure() in Go).")
 def test_tls_001_exports_over_mtls(suite):
     _needs_collector_tls(suite)
     _, trace_id, _ = traced_call(suite, "echo", unique("tls-001"))
@@ -48,7 +52,10 @@ def test_tls_001_exports_over_mtls(suite):
 
 @check("TLS-002", "MUST", "the exporter refuses a collector whose certificate OTEL_EXPORTER_OTLP_CERTIFICATE's "
        "CA did not sign", TLS_SPEC, "traces", killed_by=("skip-collector-verification",),
-       configuration="collector-impostor")
+       configuration="collector-impostor",
+       fix="Verify the collector's certificate against the CA in OTEL_EXPORTER_OTLP_CERTIFICATE and refuse the "
+           "connection when it does not chain to it; never switch verification off in the exporter's TLS settings "
+           "(InsecureSkipVerify, a trust-all trust manager).")
 def test_tls_002_an_impostor_collector_gets_nothing(suite):
     _needs_collector_tls(suite)
     # The control: this service does export over TLS to a collector it was told to trust.

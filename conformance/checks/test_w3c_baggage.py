@@ -66,7 +66,10 @@ LIMITS = {
 
 @check("BAG-001", "MUST", "every baggage member is forwarded within 64 members and 8,192 bytes",
        f"{BAGGAGE} §Limits (a platform MUST propagate all list-members when there are at most 64 of "
-       f"them and at most 8192 bytes)", "traces", killed_by=("baggage-limit-16",))
+       f"them and at most 8192 bytes)", "traces", killed_by=("baggage-limit-16",),
+       fix="Forward every baggage member up to 64 members and 8,192 bytes: raise any lower member or size limit of "
+           "the baggage propagator, and raise the gRPC server's metadata size limit (e.g. grpc.max_metadata_size, 8 "
+           "KiB by default in gRPC C-core) to at least 16 KiB so that the whole header fits.")
 @pytest.mark.parametrize("name", sorted(LIMITS))
 def test_bag_001_members_within_limits_are_forwarded(suite, name):
     expected = LIMITS[name]
@@ -83,7 +86,9 @@ _ENCODED = [("space", "a%20b", "a b"), ("comma-semicolon-equals", "x%2Cy%3Bz%3D"
 
 @check("BAG-002", "MUST", "percent-encoded baggage values keep their value",
        f"{BAGGAGE} §value (code points outside baggage-octet MUST be percent-encoded, RFC 3986 §2.1: "
-       f"'+' is a literal plus, never a space)", "traces", killed_by=("plus-for-space",))
+       f"'+' is a literal plus, never a space)", "traces", killed_by=("plus-for-space",),
+       fix="Percent-decode baggage values when extracting them and percent-encode them (RFC 3986, %20 for a space) "
+           "when injecting them; never encode a space as '+' or decode '+' as a space, which is form encoding.")
 @pytest.mark.parametrize("case", _ENCODED, ids=lambda c: c[0])
 def test_bag_002_percent_encoded_values_round_trip(suite, case):
     name, encoded, decoded = case
@@ -99,7 +104,9 @@ def test_bag_002_percent_encoded_values_round_trip(suite, case):
 
 @check("BAG-003", "MUST", "baggage member properties are forwarded",
        f"{BAGGAGE} §Definition (list-member = key=value *(;property)), §Limits (all list-members "
-       f"including their metadata)", "traces", killed_by=("drop-baggage-properties",))
+       f"including their metadata)", "traces", killed_by=("drop-baggage-properties",),
+       fix="Keep each baggage member's properties (';key' and ';key=value' after the value) when extracting and "
+           "re-injecting it, instead of dropping everything after the value.")
 def test_bag_003_properties_are_forwarded(suite):
     expected = [Member("userid", "alice", (("internal", None),)),
                 Member("tier", "gold", (("ttl", "60"), ("source", "edge node")))]
@@ -112,7 +119,9 @@ def test_bag_003_properties_are_forwarded(suite):
 @check("BAG-004", "MUST", "several baggage headers are combined and all forwarded",
        f"{BAGGAGE} §Limits (limits apply to the combination of all baggage headers), §Mutating baggage "
        f"(the baggage-string is one value combined from all headers)", "traces",
-       killed_by=("last-baggage-wins",))
+       killed_by=("last-baggage-wins",),
+       fix="Read every baggage header of the request and combine them into one list before parsing: use a metadata "
+           "carrier whose getter returns all values of a key, not only the first or the last.")
 def test_bag_004_several_headers_are_combined(suite):
     expected = [Member("first", "1"), Member("second", "2"), Member("third", "3")]
     found, received, shown = _forwarded(suite, _vector("three-headers", "first=1", "second=2,third=3"), "bag-004")
@@ -121,7 +130,9 @@ def test_bag_004_several_headers_are_combined(suite):
 
 @check("BAG-005", "MAY", "an invalid baggage member is dropped and the valid ones kept",
        f"{BAGGAGE} §Mutating baggage (a malformed baggage-string's behaviour is undefined; a system MAY "
-       f"remove the offending list-member and propagate the rest)", "traces")
+       f"remove the offending list-member and propagate the rest)", "traces",
+       fix="Drop only the malformed list-member (here one without '=') and keep the rest of the baggage, instead of "
+           "discarding the whole header.")
 def test_bag_005_invalid_member_dropped_valid_kept(suite):
     expected = [Member("good", "1"), Member("fine", "2")]
     found, received, shown = _forwarded(suite, _vector("invalid-member", "good=1,no-equals-sign,fine=2"),
@@ -130,7 +141,9 @@ def test_bag_005_invalid_member_dropped_valid_kept(suite):
 
 
 @check("BAG-006", "SHOULD", "whitespace around '=', ';' and ',' is not part of a baggage key or value",
-       f"{BAGGAGE} §Definition (OWS), §key and §value (leading and trailing OWS is not part of them)", "traces")
+       f"{BAGGAGE} §Definition (OWS), §key and §value (leading and trailing OWS is not part of them)", "traces",
+       fix="Trim optional whitespace (spaces and tabs) around '=', ';' and ',' when parsing baggage, so that it is "
+           "part of neither a key nor a value.")
 def test_bag_006_whitespace_is_not_part_of_members(suite):
     expected = [Member("spaced", "1", (("prop", "x"),)), Member("other", "2")]
     found, received, shown = _forwarded(suite, _vector("whitespace", "spaced = 1 ; prop = x , other =2"),

@@ -63,7 +63,10 @@ def _explore(suite, name: str, body) -> None:
 @check("TC-009", "MUST", "generated traceparent values: a valid one is continued, an invalid one starts "
        "a new trace", "W3C Trace Context §3.2.2 traceparent Header Field Values, §3.2.4 Versioning of "
        "traceparent; §4 Processing Model", "traces", killed_by=("lenient-traceparent",),
-       needs=("generated inputs",))
+       needs=("generated inputs",),
+       fix="Parse traceparent exactly as W3C Trace Context defines it: continue a valid one (any version but ff, by "
+           "its first four fields) with its trace id and sampled flag, and start a new trace for anything else; "
+           "rely on the SDK's TraceContext propagator rather than a hand-written parser.")
 def test_tc_009_generated_traceparent(suite):
 
     def body(edits):
@@ -94,7 +97,9 @@ def test_tc_009_generated_traceparent(suite):
 @check("TS-008", "MUST", "generated tracestate lists within the limits are forwarded in order; never more "
        "than 32 members", "W3C Trace Context §3.3.1 tracestate Header Field Values (multiple fields "
        "combined), §6 Mutating the tracestate Field", "traces", killed_by=("last-tracestate-wins",),
-       needs=("generated inputs",))
+       needs=("generated inputs",),
+       fix="Combine every tracestate header of the request in order and forward the list unchanged when it has at "
+           "most 32 members; never forward more than 32.")
 def test_ts_008_generated_tracestate(suite):
 
     def body(case):
@@ -119,7 +124,10 @@ def test_ts_008_generated_tracestate(suite):
 
 @check("BAG-007", "MUST", "generated baggage within the limits: every member forwarded with its value and "
        "properties", "W3C Baggage §Limits, §value (percent-encoding), §property", "traces",
-       killed_by=("plus-for-space", "drop-baggage-properties"), needs=("generated inputs",))
+       killed_by=("plus-for-space", "drop-baggage-properties"), needs=("generated inputs",),
+       fix="Forward every baggage member within the limits with its value and properties intact: percent-decode "
+           "values on extraction and percent-encode them (RFC 3986) on injection, and keep each member's ';' "
+           "properties.")
 def test_bag_007_generated_baggage(suite):
 
     def body(generated):
