@@ -11,7 +11,7 @@ PYTEST_DONT_REWRITE: the suite fails checks by raising, never with a bare assert
 from __future__ import annotations
 
 import argparse
-import html
+import datetime as dt
 import sys
 from pathlib import Path
 
@@ -29,46 +29,26 @@ def catalog_markdown() -> str:
              "was built from; `semconv …` is the OpenTelemetry semantic conventions; `schemas/<profile>/` is "
              "the profile's rules (semconv-1.38 in `schemas/seed`, semconv-1.44 in `schemas/stable`, "
              "semconv-1.38+1.44 in `schemas/dup`).", "",
-             "| ID | level | title | profiles | spec | killed by (mutant) |", "| --- | --- | --- | --- | --- | --- |"]
+             "| ID | level | title | profiles | spec | how to fix | killed by (mutant) |",
+             "| --- | --- | --- | --- | --- | --- | --- |"]
     for info in sorted(load_catalog().values(), key=lambda i: i.id):
         profiles = ", ".join(PROFILE_NAMES.values()) + " (rules differ)" if "<profile>" in info.spec else "all"
         if info.launch_only:
             profiles += "; launch mode only"
         mutants = ", ".join(f"`{m}`" for m in info.killed_by) or "—"
         spec = info.spec.replace("|", "\\|")
-        lines.append(f"| {info.id} | {info.level.value} | {info.title} | {profiles} | {spec} | {mutants} |")
+        fix = info.fix.replace("|", "\\|")
+        lines.append(f"| {info.id} | {info.level.value} | {info.title} | {profiles} | {spec} | {fix} | {mutants} |")
     return "\n".join(lines) + "\n"
 
 
 def matrix_html(findings_files: list[str]) -> str:
-    """One column per target, one row per check instance, the verdict in each cell."""
-    columns, cells, labels = [], {}, {}
-    for path in findings_files:
-        meta, rows = report.read_findings(path)
-        name = Path(path).stem
-        columns.append((name, meta))
-        for row in rows:
-            key = report.label(row)
-            labels[key] = row["level"]
-            cells[(key, name)] = row
-    colour = {"PASS": "#c8e6c9", "EXPECTED_FAIL": "#fff59d", "SKIPPED": "#eeeeee"}
-    head = "".join(f"<th title='{html.escape(str(m and report.headline(m)))}'>{html.escape(n)}"
-                   f"<br><small>{html.escape(m['profile'] if m else '')}</small></th>" for n, m in columns)
-    body = []
-    for key in sorted(labels):
-        tds = []
-        for name, _ in columns:
-            row = cells.get((key, name))
-            if row is None:
-                tds.append("<td>—</td>")
-                continue
-            tds.append(f"<td style='background:{colour.get(row['verdict'], '#ffcdd2')}' "
-                       f"title='{html.escape(row['message'] or '')}'>{row['verdict']}</td>")
-        body.append(f"<tr><th>{html.escape(key)}</th><td>{labels[key]}</td>{''.join(tds)}</tr>")
-    return ("<!doctype html><meta charset='utf-8'><title>Conformance matrix</title>"
-            "<style>table{border-collapse:collapse;font:13px sans-serif}td,th{border:1px solid #999;"
-            "padding:3px 6px;text-align:left}</style><h1>Conformance matrix</h1>"
-            f"<table><tr><th>check</th><th>level</th>{head}</tr>{''.join(body)}</table>\n")
+    """One column per target, one row per check instance, the verdict and its reason in each cell."""
+    # Imported here: Jinja2 is needed for the HTML pages only, not on every `otelconform run`.
+    from .html_report import render_matrix, suite_version
+
+    files = [(Path(path).stem, *report.read_findings(path)) for path in findings_files]
+    return render_matrix(files, suite_version(), dt.datetime.now(dt.timezone.utc))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -40,7 +40,20 @@ class Evidence:
                                     for d in self.downstream],
             "spans": [s.summary() for s in self.spans],
             "log_records": len(self.logs),
+            "traces": self.traces(),
         }
+
+    def traces(self) -> list[dict]:
+        """Each trace's spans with their timing, enough to draw the trace as a waterfall."""
+        sent = self.trace_ids
+        order = sent + [t for t in dict.fromkeys(s.trace_id for s in self.spans) if t not in sent]
+        return [{"trace_id": trace_id,
+                 "spans": [{"span_id": s.span_id, "parent_span_id": s.parent_span_id, "name": s.name,
+                            "kind": s.kind, "status": s.status,
+                            "start_unix_nano": s.span.start_time_unix_nano,
+                            "end_unix_nano": s.span.end_time_unix_nano}
+                           for s in self.spans if s.trace_id == trace_id]}
+                for trace_id in order]
 
     def spans_json(self) -> list[dict]:
         return [{"resource": s.resource, "scope": s.scope_name, "schema_url": s.schema_url,

@@ -169,6 +169,9 @@ def pytest_addoption(parser):
     group.add("--fail-on", default="must", choices=FAIL_ON,
                     help="lowest check level whose failure fails the run (default must)")
     group.add("--findings", metavar="FILE", help="write the per-check findings as JSON")
+    group.add("--html-report", metavar="FILE",
+              help="write one self-contained HTML page: failures first with their traces as a waterfall, "
+                   "filters by level, signal and verdict, every check")
     group.add("--capture-run", metavar="FILE",
                     help="save everything received and sent, for --replay (.gz to compress)")
     group.add("--replay", metavar="FILE",

@@ -477,6 +477,10 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
         terminalreporter.line(line)
     if config.getoption("--findings"):
         report.write_findings(config.getoption("--findings"), rows, meta)
+    if config.getoption("--html-report"):
+        from .html_report import write_report
+
+        write_report(config.getoption("--html-report"), rows, meta)
     markdown_targets = [config.getoption("--markdown"), os.environ.get("GITHUB_STEP_SUMMARY")]
     for path in filter(None, markdown_targets):
         with open(path, "a" if path == os.environ.get("GITHUB_STEP_SUMMARY") else "w") as out:

@@ -1,0 +1,99 @@
+"""The GitHub Action's steps, executed here as a runner would: a fresh virtualenv installs the
+wheel, the run step judges a reference, and the files the upload step takes are there.
+
+No GitHub is needed: each ``run:`` step of action.yml runs in bash with its ``env:`` filled
+from the inputs, and GitHub's variables point into a temporary folder. The ``uses:`` steps are
+GitHub's own actions (setup-python, upload-artifact) and are checked for, not run.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from .conftest import ROOT
+
+GO_REFERENCE = ROOT / "reference_services" / "go" / "run.sh"
+EXPRESSION = re.compile(r"\$\{\{\s*([\w.-]+)\s*\}\}")
+
+
+def action() -> dict:
+    return yaml.safe_load((ROOT / "action.yml").read_text())
+
+
+def fill(text: str, inputs: dict[str, str]) -> str:
+    """Substitute the ``${{ inputs.x }}`` and ``${{ github.action_path }}`` expressions."""
+    def value(match):
+        name = match.group(1)
+        if name == "github.action_path":
+            return str(ROOT)
+        if name.startswith("inputs."):
+            return inputs[name.removeprefix("inputs.")]
+        raise AssertionError(f"action.yml uses an expression this test does not provide: {name}")
+    return EXPRESSION.sub(value, text)
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory):
+    out = tmp_path_factory.mktemp("wheel")
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
+                    "-w", str(out), str(ROOT)], check=True, timeout=300)
+    (built,) = out.glob("pytest_otelconform-*.whl")
+    return built
+
+
+def run_steps(tmp_path, given: dict[str, str]) -> tuple[int, dict[str, str]]:
+    spec = action()
+    inputs = {name: str(d.get("default", "")) for name, d in spec["inputs"].items()} | given
+    workspace, runner_temp = tmp_path / "workspace", tmp_path / "runner"
+    workspace.mkdir()
+    runner_temp.mkdir()
+    github = {"RUNNER_TEMP": str(runner_temp), "GITHUB_OUTPUT": str(tmp_path / "output"),
+              "GITHUB_STEP_SUMMARY": str(tmp_path / "summary.md")}
+    base = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTEST_ADDOPTS")} | github
+    code = 0
+    for step in spec["runs"]["steps"]:
+        if "uses" in step:
+            continue
+        env = base | {k: fill(str(v), inputs) for k, v in step.get("env", {}).items()}
+        proc = subprocess.run(["bash", "-e", "-c", fill(step["run"], inputs)], cwd=workspace, env=env,
+                              capture_output=True, text=True, timeout=600)
+        code = proc.returncode
+        if code != 0 and step.get("id") != "run":
+            raise AssertionError(f"step {step.get('name')!r} failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
+    outputs = dict(line.split("=", 1) for line in (tmp_path / "output").read_text().splitlines() if "=" in line)
+    return code, outputs
+
+
+def test_the_action_uses_githubs_setup_and_upload_steps():
+    uses = [s["uses"] for s in action()["runs"]["steps"] if "uses" in s]
+    assert uses[0].startswith("actions/setup-python@") and uses[-1].startswith("actions/upload-artifact@")
+    upload = action()["runs"]["steps"][-1]
+    assert upload["if"] == "always()" and upload["with"]["path"] == "${{ inputs.results-dir }}"
+
+
+def test_a_fresh_virtualenv_installs_the_wheel_and_the_action_judges_a_service(tmp_path, wheel):
+    code, outputs = run_steps(tmp_path, {"target-command": str(GO_REFERENCE), "profile": "semconv-1.44",
+                                         "suite": str(wheel), "extra-args": "-k 'PROP-001 or RES-001'"})
+    results = tmp_path / "workspace" / "conformance-results"
+    assert code == 0 and outputs["exit-code"] == "0", (results / "summary.md").read_text()[-2000:]
+    findings = json.loads((results / "findings.json").read_text())["findings"]
+    assert {r["id"]: r["verdict"] for r in findings} == {"PROP-001": "PASS", "RES-001": "PASS"}
+    for name in ("junit.xml", "report.html", "summary.md"):
+        assert (results / name).stat().st_size > 0, name
+    assert "MUST: 2 passed, 0 failed" in (tmp_path / "summary.md").read_text()  # the job summary
+    installed = subprocess.run([str(tmp_path / "runner" / "otelconform-venv" / "bin" / "python"), "-m", "pip",
+                                "show", "pytest-otelconform"], capture_output=True, text=True)
+    assert "Name: pytest-otelconform" in installed.stdout
+
+
+def test_the_job_fails_with_the_suites_status_when_the_service_cannot_be_checked(tmp_path, wheel):
+    code, outputs = run_steps(tmp_path, {"target-command": "exit 3", "suite": str(wheel),
+                                         "extra-args": "-k PROP-001 --ready-timeout=5"})
+    assert code == 6 and outputs["exit-code"] == "6"
+    assert "session error" in (tmp_path / "summary.md").read_text()
