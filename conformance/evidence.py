@@ -12,6 +12,20 @@ from google.protobuf import json_format
 from .ids import parse_traceparent
 
 
+# protobuf's JSON form writes bytes as base64; OTLP/JSON and every trace viewer write ids in hex.
+_ID_FIELDS = {"trace_id": "traceId", "span_id": "spanId", "parent_span_id": "parentSpanId"}
+
+
+def _with_hex_ids(message) -> dict:
+    as_dict = json_format.MessageToDict(message)
+    for holder, source in [(as_dict, message),
+                           *zip(as_dict.get("links", ()), getattr(message, "links", ()))]:
+        for field, key in _ID_FIELDS.items():
+            if key in holder:
+                holder[key] = getattr(source, field).hex()
+    return as_dict
+
+
 @dataclass
 class Evidence:
     calls: list  # CallResult of the calls the check made
@@ -57,11 +71,11 @@ class Evidence:
 
     def spans_json(self) -> list[dict]:
         return [{"resource": s.resource, "scope": s.scope_name, "schema_url": s.schema_url,
-                 "transport": s.transport, "span": json_format.MessageToDict(s.span)} for s in self.spans]
+                 "transport": s.transport, "span": _with_hex_ids(s.span)} for s in self.spans]
 
     def logs_json(self) -> list[dict]:
         return [{"resource": r.resource, "scope": r.scope_name, "transport": r.transport,
-                 "record": json_format.MessageToDict(r.record)} for r in self.logs]
+                 "record": _with_hex_ids(r.record)} for r in self.logs]
 
     def span_tree(self) -> str:
         """The spans of each trace as an indented tree, children under their parent."""

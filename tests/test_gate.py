@@ -159,6 +159,9 @@ def test_junit_allure_markdown_and_matrix(suite_runner, tmp_path):
     assert {"name": "target", "value": repr(f"launched: {PYTHON_REFERENCE}")} in prop["parameters"]  # allure quotes
     environment = (allure_dir / "environment.properties").read_text()
     assert f"target=launched: {PYTHON_REFERENCE}" in environment and "profile=semconv-1.38" in environment
+    spans_file = next(a for a in prop["attachments"] if a["name"] == "spans.json")
+    exported = json.loads((allure_dir / spans_file["source"]).read_text())
+    assert exported and all(len(s["span"]["traceId"]) == 32 and int(s["span"]["traceId"], 16) for s in exported)
     tree = next(a for a in prop["attachments"] if a["name"] == "span tree")
     assert "SERVER conformance.v1.Conformance/Relay" in (allure_dir / tree["source"]).read_text()
     assert "| `STAT-001[NOT_FOUND]` | MUST | ✅ PASS |" in md.read_text()
