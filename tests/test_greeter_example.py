@@ -15,7 +15,7 @@ from .conftest import ROOT, run_suite
 GREETER = ROOT / "reference_services" / "go_greeter"
 APPLICABLE = {"PROP-001", "PROP-002", "PROP-003", "PROP-004", "PROP-005", "PROP-006", "PROP-007", "PROP-008",
               "SPAN-001", "SPAN-002", "SPAN-003", "SPAN-004", "RES-001", "RES-002", "MET-001", "MET-002",
-              "STAT-002", "STAT-003"}
+              "STAT-002", "STAT-003", "LOG-001", "LOG-003"}
 # What a service that never installs the W3C propagator fails: the propagation checks. The
 # checks that find the call's span by the trace id the suite sent are skipped, naming PROP-001.
 LOST_CONTEXT = {"PROP-001", "PROP-003", "PROP-004", "PROP-005", "PROP-006", "PROP-007", "PROP-008"}
@@ -41,7 +41,7 @@ def test_the_stock_greeter_passes_every_applicable_check(tmp_path):
     skipped = [row for row in run.findings if row["verdict"] == "SKIPPED"]
     assert skipped and all("zero-contract mode" in row["message"] or "no --call ends" in row["message"]
                            for row in skipped)
-    assert "zero-contract mode, 18 of" in run.output
+    assert "zero-contract mode, 20 of" in run.output
 
 
 def test_the_greeter_without_a_propagator_fails_the_propagation_checks(tmp_path):

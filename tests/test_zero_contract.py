@@ -49,8 +49,9 @@ def test_applicable_checks_pass_and_the_rest_are_skipped_saying_what_would_enabl
     assert verdicts["STAT-002[NOT_FOUND]"] == verdicts["STAT-003[NOT_FOUND]"] == "PASS"
     assert verdicts["STAT-003[INTERNAL]"] == "SKIPPED"  # no --call ends INTERNAL
     reasons = {row["id"]: row["message"] for row in run.findings if row["verdict"] == "SKIPPED"}
-    assert "contract method Fail" in reasons["STAT-001"] and "contract method Log" in reasons["LOG-001"]
-    assert "zero-contract mode, 18 of" in run.output
+    assert "contract method Fail" in reasons["STAT-001"] and "contract method Log" in reasons["LOG-002"]
+    assert "no log record carrying the trace id" in reasons["LOG-001"]  # Echo writes none
+    assert "zero-contract mode, 20 of" in run.output
 
 
 def test_a_service_that_drops_outgoing_context_fails_the_outgoing_checks(tmp_path, descriptor_set):
