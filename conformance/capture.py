@@ -147,7 +147,7 @@ class ReplayCollector(FakeCollector):
             e = self._pending.pop(0)
             self.record(e.signal, e.transport, e.raw, e.metadata, received_at=e.received_at)
 
-    def wait_for(self, condition, timeout: float):
+    def wait_for(self, condition, timeout: float, signal: str | None = None):
         deadline = self._clock.now + timeout
         while True:
             result = condition()

@@ -93,7 +93,7 @@ class SignalWatch:
             return result
 
         try:
-            result = self.collector.wait_for(watched, timeout)
+            result = self.collector.wait_for(watched, timeout, signal=signal)
             if not result and not self.arrived(signal):
                 self.diagnoses[signal] = self.diagnose(signal, timeout)
                 raise NoTelemetry(f"expected {what}: {self.diagnoses[signal]}")

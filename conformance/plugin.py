@@ -132,6 +132,10 @@ def pytest_configure(config):
 
 def pytest_unconfigure(config):
     state = config.stash.get(_STATE, None)
+    if state is not None and state.suite is not None and state.replay is None:
+        # Reported and saved by now; pytest's own final garbage collections come after this hook
+        # and would walk every span kept (a flood's 64 MiB) several times over.
+        state.suite.collector.release()
     if state is not None and state.generated is not None:
         state.generated.close()
     if state is not None and state.starting is not None and state.suite is None:

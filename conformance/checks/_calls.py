@@ -11,7 +11,7 @@ from otelconform.contract import pb
 from otelconform.ids import new_span_id, new_trace_id, parse_traceparent, traceparent, unique
 from otelconform.observe import server_span
 from otelconform.profiles import STATUS_ATTRIBUTES
-from otelconform.verdicts import Mismatch, TargetUnresponsive
+from otelconform.verdicts import CheckFailure, Mismatch, TargetUnresponsive
 from otelconform_fixtures.downstream import FAIL_PREFIX
 
 
@@ -49,6 +49,21 @@ def traced_echo_span(suite):
     """One successful call (Echo, or the first --call ending OK) and the span the target exported for it."""
     _, trace_id, parent_id = traced_ok_call(suite, "echo")
     return server_span(suite, trace_id, parent_id)
+
+
+def target_service(suite) -> str | None:
+    """The target's service.name: the one the suite gave a launched service, else the one its
+    span of a call carries; None when that cannot be told (then every span is the target's)."""
+    if suite.service_name:
+        return suite.service_name
+
+    def learn():
+        try:
+            return traced_echo_span(suite).resource.get("service.name")
+        except (CheckFailure, pytest.skip.Exception):
+            return None
+
+    return suite.once("the target's service.name", learn)
 
 
 def downstream_address(suite) -> str:

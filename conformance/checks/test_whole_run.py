@@ -13,6 +13,8 @@ from otelconform.observe import duration_s
 from otelconform.registry import check
 from otelconform.verdicts import Mismatch
 
+from ._calls import target_service
+
 IDENTITY = ("service.name", "service.version", "service.instance.id")
 
 
@@ -32,13 +34,12 @@ def _shown(identity: tuple) -> str:
        fix="Build one Resource at startup, with service.instance.id generated once per process, and give that same "
            "Resource to the tracer, meter and logger providers; do not create it per provider, export or batch.")
 def test_res_003_one_identity_per_instance(suite):
-    suite.watch.wait("traces", lambda: suite.collector.spans(), "the target's spans")
+    suite.watch.wait("traces", lambda: suite.collector.resources("traces"), "the target's spans")
     signals = defaultdict(set)  # identity -> the signals it was exported with
-    # The views of one export share its resource: judge each resource once, not each span.
-    for resource in {id(s.resource): s.resource for s in suite.collector.spans()}.values():
-        signals[_identity(resource)].add("traces")
-    for resource in {id(m.resource): m.resource for m in suite.collector.metrics()}.values():
-        signals[_identity(resource)].add("metrics")
+    # The spans of one export share its resource: judge each resource once, not each span.
+    for signal in ("traces", "metrics"):
+        for resource in suite.collector.resources(signal):
+            signals[_identity(resource)].add(signal)
     by_instance = defaultdict(set)
     for identity in signals:
         by_instance[identity[2]].add(identity)
@@ -68,7 +69,8 @@ def test_res_003_one_identity_per_instance(suite):
            "spans by hand, and resend only a batch the collector refused; take end times from the same clock as "
            "start times.")
 def test_span_005_spans_exported_once(suite):
-    spans = suite.watch.wait("traces", lambda: suite.collector.spans(), "the target's spans")
+    service = target_service(suite)  # another service exporting to the same collector is not judged
+    spans = suite.watch.wait("traces", lambda: suite.collector.spans(service=service), "the target's spans")
     repeated = [key for key, count in Counter((s.span.trace_id, s.span.span_id) for s in spans).items()
                 if count > 1]
     if repeated:
@@ -94,7 +96,8 @@ AHEAD_S, BEHIND_S = 1.0, 60.0
        fix="Synchronise the host's clock (NTP) and take span timestamps from the wall clock, as nanoseconds since "
            "the Unix epoch, not from a monotonic clock or local time.")
 def test_span_006_timestamps_agree_with_the_suite_clock(suite):
-    spans = suite.watch.wait("traces", lambda: suite.collector.spans(), "the target's spans")
+    service = target_service(suite)
+    spans = suite.watch.wait("traces", lambda: suite.collector.spans(service=service), "the target's spans")
     # Arrival (suite clock) minus end (target clock): the span's age when its export arrived.
     ages = sorted(s.received_at - s.span.end_time_unix_nano / 1e9 for s in spans)
     median = ages[len(ages) // 2]
