@@ -5,6 +5,8 @@ PYTEST_DONT_REWRITE: the suite fails checks by raising, never with a bare assert
 from __future__ import annotations
 
 import argparse
+
+import grpc
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -123,6 +125,9 @@ def pytest_addoption(parser):
     group.add("--downstream-port", type=int, default=None, metavar="PORT",
               help="with --outgoing-call: the port of the suite's downstream (answers any method); point the "
                    "service's dependency address at 127.0.0.1:PORT")
+    group.add("--downstream-status", default="OK", choices=[code.name for code in grpc.StatusCode], metavar="CODE",
+              help="with --downstream-port: the status the suite's downstream answers every call with (default "
+                   "OK, with an empty message); declare what the --outgoing-call then ends with ('-> CODE')")
     group.add("--otlp-port", type=int, default=None,
                     help="port of the fake collector's OTLP/gRPC receiver (default: ephemeral "
                          "with --target-cmd, 4317 with --target)")

@@ -76,6 +76,7 @@ class Suite:
     _stopping: Future | None = field(default=None, init=False, repr=False)
     _untraced_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
     _once: dict = field(default_factory=dict, init=False, repr=False)
+    _target_service: str | None = field(default=None, init=False, repr=False)  # checks._calls.target_service
     redactor: Redactor = field(default_factory=Redactor)  # what captures and reports must not show
     named: object = None  # zero_contract.NamedCalls: the calls named with --call (zero-contract mode)
 
@@ -255,6 +256,10 @@ def _named_calls(config, client: TargetClient):
                            "'-> OK'): the checks of a successful call make it")
     if port is not None:
         named.downstream = AnyDownstream(port=port).start()
+        status = grpc.StatusCode[config.getoption("--downstream-status")]
+        if status != grpc.StatusCode.OK:
+            named.downstream.answer(status, f"answered {status.name} by the conformance suite (--downstream-status)")
+            named.downstream_status = status
     return named
 
 
@@ -299,6 +304,7 @@ def start_live(config) -> Suite:
         client = TargetClient(address, config.getoption("--call-timeout"), target_tls)
         if config.getoption("--call"):
             named = _named_calls(config, client)
+            collector.keep_whole_also(call.spec.method for call in [*named.calls, named.outgoing] if call)
         else:
             probe_contract(client, config.getoption("--descriptor-set"))
         exact_client = ExactHeaderClient(client)

@@ -74,6 +74,7 @@ class NamedCalls:
     outgoing: ResolvedCall | None = None  # the call that makes the service call its dependency
     downstream: AnyDownstream | None = None  # the dependency, on --downstream-port
     outgoing_turn: threading.Lock = field(default_factory=threading.Lock)  # one outgoing call at a time
+    downstream_status: grpc.StatusCode = grpc.StatusCode.OK  # what the downstream answers (--downstream-status)
 
     @classmethod
     def resolve(cls, client: TargetClient, specs: list[str], outgoing: str | None, descriptor_set: str | None,

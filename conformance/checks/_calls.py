@@ -11,7 +11,7 @@ from otelconform.contract import pb
 from otelconform.ids import new_span_id, new_trace_id, parse_traceparent, traceparent, unique
 from otelconform.observe import server_span
 from otelconform.profiles import STATUS_ATTRIBUTES
-from otelconform.verdicts import CheckFailure, Mismatch, TargetUnresponsive
+from otelconform.verdicts import Mismatch, TargetUnresponsive
 from otelconform_fixtures.downstream import FAIL_PREFIX
 
 
@@ -52,18 +52,15 @@ def traced_echo_span(suite):
 
 
 def target_service(suite) -> str | None:
-    """The target's service.name: the one the suite gave a launched service, else the one its
-    span of a call carries; None when that cannot be told (then every span is the target's)."""
-    if suite.service_name:
-        return suite.service_name
-
-    def learn():
-        try:
-            return traced_echo_span(suite).resource.get("service.name")
-        except (CheckFailure, pytest.skip.Exception):
-            return None
-
-    return suite.once("the target's service.name", learn)
+    """The service.name the target's spans carry, read from its spans in the suite's own traces
+    (not what the suite told it: a service that ignores OTEL_SERVICE_NAME is RES-002's finding
+    alone). None until such a span has arrived, and then every span counts as the target's."""
+    known = suite._target_service
+    if known is None:
+        names = suite.collector.suite_trace_services()
+        if names:
+            known = suite._target_service = names.most_common(1)[0][0]
+    return known
 
 
 def downstream_address(suite) -> str:

@@ -17,6 +17,8 @@ from otelconform.tracestate import forwarding_error, members
 from otelconform.verdicts import Mismatch, expect, expect_equal
 from otelconform.w3c_vectors import CONTINUE, Vector, outside_grpc_grammar
 
+from ._calls import target_service
+
 from ._calls import downstream_calls, outgoing_traceparent
 
 MAX_MEMBERS = 32  # W3C Trace Context §tracestate Limits / list: at most 32 list-members
@@ -154,10 +156,12 @@ def _judge_new_trace(suite, sent: Sent, trace_id: str, flags: int) -> None:
     if not flags & 0x01:
         return  # the target's own sampler left the new trace unsampled: nothing to look for
 
+    service = target_service(suite)
+
     def settled():
         """The trace's non-CLIENT spans once one arrived; or its CLIENT spans when they point at
         no span still to come (a root, or the request's own parent id)."""
-        spans = suite.collector.spans(trace_id)
+        spans = suite.collector.spans(trace_id, service=service)
         servers = sorted((s for s in spans if s.kind != CLIENT), key=lambda s: s.kind != SERVER)
         return servers or [s for s in spans if s.kind == CLIENT and s.parent_span_id in ("", sent.parent_id)]
 

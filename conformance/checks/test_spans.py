@@ -67,7 +67,8 @@ def test_span_004_client_span(suite):
     client = client_span(suite, trace_id, server)
     expect_equal("kind of the outgoing call's span", "SPAN_KIND_CLIENT", client.kind)
     expect_equal("name of the outgoing call's span", called, client.name)
-    errors = suite.profile.span_errors("client-span", client.attributes, called, grpc.StatusCode.OK)
+    ended = suite.named.downstream_status if suite.named is not None else grpc.StatusCode.OK
+    errors = suite.profile.span_errors("client-span", client.attributes, called, ended)
     if errors:
         raise Mismatch(f"client span attributes break the '{suite.profile.label}' profile: "
                        + "; ".join(errors) + f" (attributes: {client.attributes})")
