@@ -37,7 +37,7 @@ _USES = {
 
 def contract_methods_of(function) -> list[str]:
     """The contract methods a check function calls, read from its source and that of the helpers
-    it calls, two levels deep (for a skip reason)."""
+    it calls, three levels deep (for a skip reason)."""
     module = inspect.getmodule(function)
     seen, sources, todo = set(), [], [(function, 0)]
     while todo:
@@ -47,7 +47,7 @@ def contract_methods_of(function) -> list[str]:
         except (OSError, TypeError):
             continue
         sources.append(source.split("\ndef ", 1)[-1] if source.lstrip().startswith("@") else source)
-        if depth < 2:
+        if depth < 3:
             for name in set(re.findall(r"\b([a-z_]\w*)\(", sources[-1])) - seen:
                 seen.add(name)
                 helper = getattr(inspect.getmodule(current) or module, name, None)

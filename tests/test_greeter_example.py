@@ -15,7 +15,11 @@ from .conftest import ROOT, run_suite
 GREETER = ROOT / "reference_services" / "go_greeter"
 APPLICABLE = {"PROP-001", "PROP-002", "PROP-003", "PROP-004", "PROP-005", "PROP-006", "PROP-007", "PROP-008",
               "SPAN-001", "SPAN-002", "SPAN-003", "SPAN-004", "RES-001", "RES-002", "MET-001", "MET-002",
-              "STAT-002", "STAT-003", "LOG-001", "LOG-003"}
+              "STAT-002", "STAT-003", "LOG-001", "LOG-003", "RES-003", "SPAN-005", "SPAN-006", "MET-005",
+              "MET-006", "MET-008"}
+# The Go SDK exports no process or runtime metrics unless a service registers some (the Go
+# reference does, by hand); a SHOULD, so the run still passes.
+KNOWN_GAPS = {"MET-008": "MISMATCH"}
 # What a service that never installs the W3C propagator fails: the propagation checks. The
 # checks that find the call's span by the trace id the suite sent are skipped, naming PROP-001.
 LOST_CONTEXT = {"PROP-001", "PROP-003", "PROP-004", "PROP-005", "PROP-006", "PROP-007", "PROP-008"}
@@ -36,18 +40,19 @@ def test_the_stock_greeter_passes_every_applicable_check(tmp_path):
     run = greeter_run(tmp_path)
     assert run.returncode == 0, run.output[-3000:]
     judged = {row["id"]: row["verdict"] for row in run.findings if row["verdict"] != "SKIPPED"}
-    assert set(judged) == APPLICABLE and set(judged.values()) == {"PASS"}, judged
+    assert set(judged) == APPLICABLE, judged
+    assert {i: v for i, v in judged.items() if v != "PASS"} == KNOWN_GAPS, judged
     assert run.verdicts()["STAT-002[INVALID_ARGUMENT]"] == "PASS"
     skipped = [row for row in run.findings if row["verdict"] == "SKIPPED"]
     assert skipped and all("zero-contract mode" in row["message"] or "no --call ends" in row["message"]
                            for row in skipped)
-    assert "zero-contract mode, 20 of" in run.output
+    assert "zero-contract mode, 26 of" in run.output
 
 
 def test_the_greeter_without_a_propagator_fails_the_propagation_checks(tmp_path):
     run = greeter_run(tmp_path, env={"CONFORMANCE_MUTANT": "no-propagator"})
     failing = {row["id"] for row in run.findings if row["verdict"] == "MISMATCH"}
-    assert failing == LOST_CONTEXT, run.output[-3000:]
+    assert failing == LOST_CONTEXT | set(KNOWN_GAPS), run.output[-3000:]
     skipped = {row["id"] for row in run.findings if row["verdict"] == "SKIPPED" and "PROP-001" in row["message"]}
     assert {"SPAN-001", "RES-001", "STAT-002"} <= skipped, skipped
     assert run.returncode == 1

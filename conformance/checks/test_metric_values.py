@@ -125,7 +125,7 @@ def _cumulative_series(suite):
 @check("MET-005", "MUST", "cumulative metrics keep their start time and never count down within one instance",
        "OTel metrics data model §Temporality (cumulative: the same start time, values accumulate), "
        "§Sums (monotonic), §Histogram (count)", "metrics", killed_by=("delta-labelled-cumulative",),
-       exclusive=True,
+       exclusive=True, zero_contract=True,
        fix="Export a cumulative series as a running total with the start time of its first measurement, kept for "
            "the life of the process; data aggregated as deltas must be exported with delta temporality, never "
            "relabelled cumulative.")
@@ -148,7 +148,7 @@ def test_met_005_cumulative_never_decreases(suite):
 
 @check("MET-006", "SHOULD", "with no temporality configured, the RPC duration histograms are cumulative",
        "OTel SDK OTLP exporter §OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE (default: cumulative)",
-       "metrics", launch_only=True, exclusive=True,
+       "metrics", launch_only=True, exclusive=True, zero_contract=True,
        fix="Leave the OTLP metric exporter's temporality at its default, cumulative, unless "
            "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE asks otherwise: remove a delta temporality selector "
            "set in code, or make it follow the variable.")

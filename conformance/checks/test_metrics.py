@@ -99,7 +99,7 @@ def _first_named(suite, names) -> MetricView | None:
 
 
 @check("MET-008", "SHOULD", "the service exports its CPU and memory use (process or runtime metrics)",
-       PROCESS_METRICS, "metrics",
+       PROCESS_METRICS, "metrics", zero_contract=True,
        fix="Register process or runtime metrics with the MeterProvider, a CPU one (process.cpu.time in s) and a "
            "memory one (process.memory.usage in By), e.g. the host and runtime instrumentation in Go "
            "(go.opentelemetry.io/contrib/instrumentation/host and .../runtime) or runtime-telemetry in Java.")

@@ -30,7 +30,7 @@ def _shown(identity: tuple) -> str:
        "semconv docs/resource/README.md §Service (service.instance.id: unique per instance, the same for "
        "its life); OTel SDK Resource §SDK-provided attributes (one resource per SDK instance, for every "
        "signal); architecture 'Span Attributes Standard'", "resource", killed_by=("metrics-resource-differs",),
-       exclusive=True,
+       exclusive=True, zero_contract=True,
        fix="Build one Resource at startup, with service.instance.id generated once per process, and give that same "
            "Resource to the tracer, meter and logger providers; do not create it per provider, export or batch.")
 def test_res_003_one_identity_per_instance(suite):
@@ -64,7 +64,7 @@ def test_res_003_one_identity_per_instance(suite):
 @check("SPAN-005", "SHOULD", "every span is exported once, and ends no earlier than it starts",
        "OTel trace API §End (the end timestamp is not before the start); OTel trace SDK §Span processor "
        "(an ended span is exported once; OTLP §Retrying may repeat only a batch that failed)", "traces",
-       exclusive=True,
+       exclusive=True, zero_contract=True,
        fix="Export each ended span once: register the span processor and exporter only once, do not also export "
            "spans by hand, and resend only a batch the collector refused; take end times from the same clock as "
            "start times.")
@@ -93,6 +93,7 @@ AHEAD_S, BEHIND_S = 1.0, 60.0
 @check("SPAN-006", "SHOULD", "span timestamps agree with the suite's clock",
        "OTel trace API §Timestamp (wall time, nanoseconds since the Unix epoch); architecture 'Tracing' (spans "
        "from several services line up in one trace only on a common clock)", "traces", exclusive=True,
+       zero_contract=True,
        fix="Synchronise the host's clock (NTP) and take span timestamps from the wall clock, as nanoseconds since "
            "the Unix epoch, not from a monotonic clock or local time.")
 def test_span_006_timestamps_agree_with_the_suite_clock(suite):
