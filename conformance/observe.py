@@ -220,10 +220,12 @@ def untraced_call_spans(suite, method: str, call, requested_s: float) -> list[Sp
     the call started (suite clock), and a duration between what was requested and what
     the suite measured. The suite gives every untraced call a distinct requested duration.
     """
+    from .checks._calls import target_service  # the checks' step, one level up
+
     measured = call.ended_at - call.started_at
     low, high = requested_s - 0.002, measured + 0.005 + 0.02 * measured
     # Another service's spans (a busy collector's) cannot be the call's: skipped unread.
-    return [s for s in suite.collector.spans(since=call.started_at, service=suite.target_service())
+    return [s for s in suite.collector.spans(since=call.started_at, service=target_service(suite))
             if not is_suite_trace(s.trace_id) and s.kind != CLIENT and low <= duration_s(s) <= high
             and identifies_method(s, method)]
 

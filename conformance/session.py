@@ -76,7 +76,7 @@ class Suite:
     _stopping: Future | None = field(default=None, init=False, repr=False)
     _untraced_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
     _once: dict = field(default_factory=dict, init=False, repr=False)
-    _target_service: str | None = field(default=None, init=False, repr=False)  # see target_service()
+    _target_service: str | None = field(default=None, init=False, repr=False)  # checks._calls.target_service
     redactor: Redactor = field(default_factory=Redactor)  # what captures and reports must not show
     named: object = None  # zero_contract.NamedCalls: the calls named with --call (zero-contract mode)
 
@@ -125,16 +125,6 @@ class Suite:
             self._stopping = ThreadPoolExecutor(1).submit(self.launched.stop, SHUTDOWN_GRACE)
         self.shutdown_ending = target.stop(SHUTDOWN_GRACE)
         return self.shutdown_ending
-
-    def target_service(self) -> str | None:
-        """The service.name the target's spans carry, read from its spans in the suite's own traces
-        (not what the suite told it: a service that ignores OTEL_SERVICE_NAME is RES-002's finding
-        alone). None until such a span has arrived, and then every span counts as the target's."""
-        if self._target_service is None:
-            names = self.collector.suite_trace_services()
-            if names:
-                self._target_service = names.most_common(1)[0][0]
-        return self._target_service
 
     def meta_target(self) -> str:
         """The target as the report names it: how it was reached."""

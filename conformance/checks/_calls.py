@@ -51,6 +51,18 @@ def traced_echo_span(suite):
     return server_span(suite, trace_id, parent_id)
 
 
+def target_service(suite) -> str | None:
+    """The service.name the target's spans carry, read from its spans in the suite's own traces
+    (not what the suite told it: a service that ignores OTEL_SERVICE_NAME is RES-002's finding
+    alone). None until such a span has arrived, and then every span counts as the target's."""
+    known = suite._target_service
+    if known is None:
+        names = suite.collector.suite_trace_services()
+        if names:
+            known = suite._target_service = names.most_common(1)[0][0]
+    return known
+
+
 def downstream_address(suite) -> str:
     """host:port of the downstream the target's outgoing calls go to."""
     return suite.named.downstream.address if suite.named is not None else suite.downstream.address
@@ -182,9 +194,7 @@ def _outgoing_call(suite, extra=()):
     with named.outgoing_turn:
         before = len(named.downstream.calls())
         result = named.require(named.outgoing, named.make(named.outgoing, metadata))
-        # The downstream records a call before answering it, so by the time the service's call has
-        # returned, what it sent downstream on the way has arrived: no need to wait for more.
-        arrived = named.downstream.calls()[before:]
+        arrived = named.downstream.wait_for(lambda: named.downstream.calls()[before:], suite.telemetry_timeout)
     during = [c for c in arrived if result.started_at - 0.001 <= c.received_at <= result.ended_at + 0.001]
     if len(during) != 1:
         raise TargetUnresponsive(

@@ -17,6 +17,7 @@ from otelconform.tracestate import forwarding_error, members
 from otelconform.verdicts import Mismatch, expect, expect_equal
 from otelconform.w3c_vectors import CONTINUE, Vector, outside_grpc_grammar
 
+from ._calls import target_service
 
 from ._calls import downstream_calls, outgoing_traceparent
 
@@ -155,7 +156,7 @@ def _judge_new_trace(suite, sent: Sent, trace_id: str, flags: int) -> None:
     if not flags & 0x01:
         return  # the target's own sampler left the new trace unsampled: nothing to look for
 
-    service = suite.target_service()
+    service = target_service(suite)
 
     def settled():
         """The trace's non-CLIENT spans once one arrived; or its CLIENT spans when they point at

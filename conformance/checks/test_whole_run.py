@@ -13,6 +13,7 @@ from otelconform.observe import duration_s
 from otelconform.registry import check
 from otelconform.verdicts import Mismatch
 
+from ._calls import target_service
 
 IDENTITY = ("service.name", "service.version", "service.instance.id")
 
@@ -68,7 +69,7 @@ def test_res_003_one_identity_per_instance(suite):
            "spans by hand, and resend only a batch the collector refused; take end times from the same clock as "
            "start times.")
 def test_span_005_spans_exported_once(suite):
-    service = suite.target_service()  # another service exporting to the same collector is not judged
+    service = target_service(suite)  # another service exporting to the same collector is not judged
     spans = suite.watch.wait("traces", lambda: suite.collector.spans(service=service), "the target's spans")
     repeated = [key for key, count in Counter((s.span.trace_id, s.span.span_id) for s in spans).items()
                 if count > 1]
@@ -96,7 +97,7 @@ AHEAD_S, BEHIND_S = 1.0, 60.0
        fix="Synchronise the host's clock (NTP) and take span timestamps from the wall clock, as nanoseconds since "
            "the Unix epoch, not from a monotonic clock or local time.")
 def test_span_006_timestamps_agree_with_the_suite_clock(suite):
-    service = suite.target_service()
+    service = target_service(suite)
     spans = suite.watch.wait("traces", lambda: suite.collector.spans(service=service), "the target's spans")
     # Arrival (suite clock) minus end (target clock): the span's age when its export arrived.
     ages = sorted(s.received_at - s.span.end_time_unix_nano / 1e9 for s in spans)
