@@ -26,6 +26,20 @@ def new_trace_id() -> str:
     return draw(lambda: (SUITE_MARKER + secrets.token_bytes(14)).hex())
 
 
+def ratio_sampled_trace_id() -> str:
+    """A suite trace id that a trace-id ratio sampler keeps at any ratio above 1/256, whichever
+    bits it reads: the low 64 as a number below ratio * 2**64 (Python, Go, Rust, Java), the low
+    56 as randomness at or above the rejection threshold (the spec's consistent-probability
+    form), or the first 8 bytes read little-endian (opentelemetry-cpp). A check that needs a
+    service ignoring its parent to show it — sampling a call a parent-based sampler must drop
+    — uses these, so the finding does not hang on a coin. 80 bits stay random."""
+    def make() -> str:
+        head = SUITE_MARKER + secrets.token_bytes(4) + bytes(2)
+        tail = b"\x00\xff" + secrets.token_bytes(6)
+        return (head + tail).hex()
+    return draw(make)
+
+
 def new_span_id() -> str:
     def make() -> str:
         while True:

@@ -16,7 +16,7 @@ import math
 import time
 
 from otelconform.configurations import SAMPLER_RATIO
-from otelconform.ids import is_suite_trace, new_span_id, new_trace_id, traceparent, unique
+from otelconform.ids import is_suite_trace, new_span_id, new_trace_id, ratio_sampled_trace_id, traceparent, unique
 from otelconform.instances import instance_for
 from otelconform.observe import SERVER, identifies_method, server_span
 from otelconform.registry import check
@@ -31,8 +31,8 @@ ROOT_CALLS = 400
 FALSE_ALARM_RATE = 0.0001
 # Root Relays tried, after the counted calls, until one is sampled (all miss: 0.75**60, 3e-8).
 MARKER_TRIES = 60
-# A ratio sampler keeps all 20 sampled parents with probability 0.25**20, and drops all 20
-# unsampled ones with probability 0.75**20 (0.3 %).
+# A ratio sampler ignoring the parent keeps all 20 sampled parents with probability 0.25**20;
+# the unsampled parents' trace ids are ones it would sample (``ratio_sampled_trace_id``).
 PARENT_CALLS = 20
 
 
@@ -189,7 +189,8 @@ def test_env_014_sampled_parent_honoured(suite):
            "outgoing calls; apply the ratio to root calls only.")
 def test_env_015_unsampled_parent_honoured(suite):
     view = instance_for(suite, "sampler-parent-ratio")
-    calls = [(new_trace_id(), new_span_id()) for _ in range(PARENT_CALLS)]
+    # Trace ids the ratio would sample: only the parent's flag can make the service drop them.
+    calls = [(ratio_sampled_trace_id(), new_span_id()) for _ in range(PARENT_CALLS)]
     for trace_id, parent_id in calls:
         _, sent_trace, _, flags = _relay(view, unique("env-015"),
                                          (("traceparent", traceparent(trace_id, parent_id, sampled=False)),))
@@ -197,7 +198,7 @@ def test_env_015_unsampled_parent_honoured(suite):
             raise Mismatch(f"expected the outgoing call to continue trace {trace_id} unsampled, got trace "
                            f"{sent_trace} flags {flags}; parent-based sampling follows an unsampled parent")
     # A sampled call made after it marks when the unsampled one's span would have come.
-    marker, marker_parent = new_trace_id(), new_span_id()
+    marker, marker_parent = ratio_sampled_trace_id(), new_span_id()
     _relay(view, unique("env-015 marker"), (("traceparent", traceparent(marker, marker_parent)),))
     server_span(view, marker, marker_parent, outgoing=True)
     leaked = [s for trace_id, _ in calls for s in view.collector.spans(trace_id)]
