@@ -127,11 +127,16 @@ func (s *conformance) Echo(_ context.Context, req *pb.EchoRequest) (*pb.EchoResp
 }
 
 func (s *conformance) Fail(_ context.Context, req *pb.FailRequest) (*pb.FailResponse, error) {
-	c := req.GetCode()
-	if c < 1 || c > 16 {
-		return nil, status.Errorf(codes.InvalidArgument, "Fail needs a non-OK code 1..16, got %d", c)
+	return nil, failWith("Fail", req.GetCode(), req.GetMessage())
+}
+
+// failWith is the status Fail and Chain end with: code, unless it is not a
+// non-OK status code, which is the caller's mistake.
+func failWith(method string, code uint32, message string) error {
+	if code < 1 || code > 16 {
+		return status.Errorf(codes.InvalidArgument, "%s needs a non-OK code 1..16, got %d", method, code)
 	}
-	return nil, status.Error(codes.Code(c), req.GetMessage())
+	return status.Error(codes.Code(code), message)
 }
 
 // downstream returns a client for address, instrumented by otelgrpc's client
@@ -174,12 +179,55 @@ func (s *conformance) Relay(ctx context.Context, req *pb.RelayRequest) (*pb.Rela
 		// and its deadline and cancellation carry over to the outgoing call.
 		out, err := client.Echo(ctx, &pb.EchoRequest{Payload: req.GetPayload()})
 		if err != nil {
-			st := status.Convert(err)
-			return nil, status.Error(st.Code(), "downstream: "+st.Message())
+			return nil, downstreamError(err)
 		}
 		resp.Payloads = append(resp.Payloads, out.GetPayload())
 	}
 	return resp, nil
+}
+
+// downstreamError ends the call with a failed downstream call's code, so the
+// code travels back up a chain unchanged.
+func downstreamError(err error) error {
+	st := status.Convert(err)
+	return status.Error(st.Code(), "downstream: "+st.Message())
+}
+
+func (s *conformance) Chain(ctx context.Context, req *pb.ChainRequest) (*pb.ChainResponse, error) {
+	// ctx carries the server span, as in Log and Relay: the record gets its
+	// ids, and the outgoing call is its child with the deadline carried over.
+	if msg := req.GetLogMessage(); msg != "" {
+		s.log.LogAttrs(ctx, slog.LevelInfo, msg)
+	}
+	if c := req.GetFailCode(); c != 0 {
+		return nil, failWith("Chain", c, "chain failure")
+	}
+	next := req.GetNext()
+	if len(next) == 0 {
+		return &pb.ChainResponse{Payload: req.GetPayload()}, nil
+	}
+	client, err := s.downstream(next[0].GetAddress())
+	if err != nil {
+		return nil, status.Errorf(codes.InvalidArgument, "next hop %q: %v", next[0].GetAddress(), err)
+	}
+	// The last entry is the suite's downstream, which need not implement Chain.
+	if len(next) == 1 {
+		out, err := client.Echo(ctx, &pb.EchoRequest{Payload: req.GetPayload()})
+		if err != nil {
+			return nil, downstreamError(err)
+		}
+		return &pb.ChainResponse{Payload: out.GetPayload()}, nil
+	}
+	out, err := client.Chain(ctx, &pb.ChainRequest{
+		Payload:    req.GetPayload(),
+		FailCode:   next[0].GetFailCode(),
+		LogMessage: next[0].GetLogMessage(),
+		Next:       next[1:],
+	})
+	if err != nil {
+		return nil, downstreamError(err)
+	}
+	return &pb.ChainResponse{Payload: out.GetPayload()}, nil
 }
 
 var levels = map[pb.Severity]slog.Level{

@@ -1,19 +1,17 @@
 /* C reference service for the conformance suite.
  *
  * Serves conformance.v1.Conformance (Echo, Fail, Relay, Log, Sleep,
- * StreamEcho) and grpc.health.v1.Health/Check on 127.0.0.1:$PORT with gRPC
- * C-core. Every Conformance call is traced by otelc's gRPC helpers (server
- * span, context extracted from metadata); Relay's outgoing calls get client
- * spans and carry injected traceparent / tracestate / baggage. Telemetry goes
- * out as OTLP/HTTP JSON. SIGTERM: stop accepting calls, finish in-flight calls,
- * flush all signals, exit 0.
+ * StreamEcho, Chain) and grpc.health.v1.Health/Check on 127.0.0.1:$PORT with
+ * gRPC C-core. Every Conformance call is traced by otelc's gRPC helpers (server
+ * span, context extracted from metadata); the outgoing calls of Relay and Chain
+ * (downstream.h) get client spans and carry injected traceparent / tracestate /
+ * baggage. Telemetry goes out as OTLP/HTTP JSON. SIGTERM: stop accepting calls,
+ * finish in-flight calls, flush all signals, exit 0.
  *
  * Threading: the main thread accepts calls; each accepted call is handled
  * synchronously on its own thread with its own completion queue.
  */
 #include <errno.h>
-#include <grpc/byte_buffer.h>
-#include <grpc/byte_buffer_reader.h>
 #include <grpc/grpc.h>
 #include <grpc/grpc_security.h>
 #include <grpc/support/alloc.h>
@@ -24,7 +22,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "chain.h"
 #include "conformance_v1.pb-c.h"
+#include "downstream.h"
+#include "grpcx.h"
 #include "otelc/otelc.h"
 
 #define SERVICE_VERSION "0.1.0"
@@ -39,7 +40,7 @@ static pthread_cond_t g_cv = PTHREAD_COND_INITIALIZER;
 static int g_active;
 
 /* tags used on a call's own completion queue */
-static char TAG_CLOSE, TAG_RECV, TAG_SEND, TAG_CLIENT;
+static char TAG_CLOSE, TAG_RECV, TAG_SEND;
 
 typedef struct call_ctx {
   grpc_call *call;
@@ -61,19 +62,6 @@ typedef struct reply {
 /* ------------------------------------------------------------------ */
 /* small helpers                                                       */
 
-static gpr_timespec ms_from_now(int64_t ms) {
-  return gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC), gpr_time_from_millis(ms, GPR_TIMESPAN));
-}
-
-static void drain_and_destroy(grpc_completion_queue *cq) {
-  grpc_completion_queue_shutdown(cq);
-  for (;;) {
-    grpc_event ev = grpc_completion_queue_next(cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
-    if (ev.type == GRPC_QUEUE_SHUTDOWN) break;
-  }
-  grpc_completion_queue_destroy(cq);
-}
-
 /* Waits for `tag` on the call's queue until `deadline`; notes TAG_CLOSE on
  * the way. Returns 1 on success, 0 on failed op, -1 on timeout. */
 static int wait_tag(call_ctx *c, void *tag, gpr_timespec deadline) {
@@ -85,37 +73,6 @@ static int wait_tag(call_ctx *c, void *tag, gpr_timespec deadline) {
     if (ev.tag == &TAG_CLOSE) c->closed = true;
     if (ev.tag == tag) return ev.success ? 1 : 0;
   }
-}
-
-static uint8_t *bb_read(grpc_byte_buffer *bb, size_t *len) {
-  *len = 0;
-  if (!bb) return calloc(1, 1);
-  grpc_byte_buffer_reader r;
-  if (!grpc_byte_buffer_reader_init(&r, bb)) return NULL;
-  grpc_slice s = grpc_byte_buffer_reader_readall(&r);
-  grpc_byte_buffer_reader_destroy(&r);
-  *len = GRPC_SLICE_LENGTH(s);
-  uint8_t *out = malloc(*len + 1);
-  if (out && *len) memcpy(out, GRPC_SLICE_START_PTR(s), *len);
-  grpc_slice_unref(s);
-  return out;
-}
-
-static grpc_byte_buffer *bb_from(const uint8_t *data, size_t len) {
-  grpc_slice s = grpc_slice_from_copied_buffer((const char *)data, len);
-  grpc_byte_buffer *bb = grpc_raw_byte_buffer_create(&s, 1);
-  grpc_slice_unref(s);
-  return bb;
-}
-
-static grpc_byte_buffer *bb_pack(const ProtobufCMessage *m) {
-  size_t n = protobuf_c_message_get_packed_size(m);
-  uint8_t *buf = malloc(n ? n : 1);
-  if (!buf) return NULL;
-  protobuf_c_message_pack(m, buf);
-  grpc_byte_buffer *bb = bb_from(buf, n);
-  free(buf);
-  return bb;
 }
 
 static char *xstrdup(const char *s) { return strdup(s ? s : ""); }
@@ -201,7 +158,7 @@ static void do_log(const uint8_t *in, size_t len, reply *r, otelc_rpc_call *rc) 
 static void do_sleep(call_ctx *c, const uint8_t *in, size_t len, reply *r) {
   Conformance__V1__SleepRequest *req = conformance__v1__sleep_request__unpack(NULL, len, in);
   if (!req) return set_reply(r, GRPC_STATUS_INVALID_ARGUMENT, "bad SleepRequest");
-  gpr_timespec until = ms_from_now(req->duration_ms);
+  gpr_timespec until = grpcx_ms_from_now(req->duration_ms);
   gpr_timespec call_deadline = gpr_convert_clock_type(c->details.deadline, GPR_CLOCK_MONOTONIC);
   bool deadline_first = gpr_time_cmp(call_deadline, until) < 0;
   if (deadline_first) until = call_deadline;
@@ -220,100 +177,6 @@ static void do_sleep(call_ctx *c, const uint8_t *in, size_t len, reply *r) {
   r->msg = &resp->base;
 }
 
-typedef struct md_list {
-  grpc_metadata items[8];
-  size_t n;
-} md_list;
-
-static void md_set(void *carrier, const char *key, const char *value) {
-  md_list *l = carrier;
-  if (l->n >= 8) return;
-  memset(&l->items[l->n], 0, sizeof l->items[l->n]);
-  l->items[l->n].key = grpc_slice_from_copied_string(key);
-  l->items[l->n].value = grpc_slice_from_copied_string(value);
-  l->n++;
-}
-
-/* One instrumented unary call to downstream Echo. Returns the status code;
- * *payload receives the response payload on OK. */
-static grpc_status_code relay_once(call_ctx *parent, otelc_rpc_call *server_rc,
-                                   grpc_channel *ch, const char *target, const char *payload,
-                                   char **out_payload, char **out_msg) {
-  *out_payload = NULL;
-  *out_msg = NULL;
-  otelc_rpc_call *rc =
-      otelc_rpc_client_start(g_sdk, server_rc, "/conformance.v1.Conformance/Echo", target);
-  md_list md = {.n = 0};
-  if (rc) otelc_rpc_inject(rc, md_set, &md);
-
-  grpc_completion_queue *cq = grpc_completion_queue_create_for_next(NULL);
-  grpc_slice method = grpc_slice_from_static_string("/conformance.v1.Conformance/Echo");
-  grpc_call *call = grpc_channel_create_call(ch, parent->call, GRPC_PROPAGATE_DEFAULTS, cq, method,
-                                             NULL, ms_from_now(30000), NULL);
-  Conformance__V1__EchoRequest req = CONFORMANCE__V1__ECHO_REQUEST__INIT;
-  req.payload = (char *)(payload ? payload : "");
-  grpc_byte_buffer *send_bb = bb_pack(&req.base), *recv_bb = NULL;
-  grpc_metadata_array init_md, trailing_md;
-  grpc_metadata_array_init(&init_md);
-  grpc_metadata_array_init(&trailing_md);
-  grpc_status_code status = GRPC_STATUS_UNKNOWN;
-  grpc_slice details = grpc_empty_slice();
-  grpc_op ops[6];
-  memset(ops, 0, sizeof ops);
-  ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
-  ops[0].data.send_initial_metadata.count = md.n;
-  ops[0].data.send_initial_metadata.metadata = md.items;
-  ops[1].op = GRPC_OP_SEND_MESSAGE;
-  ops[1].data.send_message.send_message = send_bb;
-  ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
-  ops[3].op = GRPC_OP_RECV_INITIAL_METADATA;
-  ops[3].data.recv_initial_metadata.recv_initial_metadata = &init_md;
-  ops[4].op = GRPC_OP_RECV_MESSAGE;
-  ops[4].data.recv_message.recv_message = &recv_bb;
-  ops[5].op = GRPC_OP_RECV_STATUS_ON_CLIENT;
-  ops[5].data.recv_status_on_client.trailing_metadata = &trailing_md;
-  ops[5].data.recv_status_on_client.status = &status;
-  ops[5].data.recv_status_on_client.status_details = &details;
-  if (grpc_call_start_batch(call, ops, 6, &TAG_CLIENT, NULL) == GRPC_CALL_OK) {
-    for (;;) {
-      grpc_event ev = grpc_completion_queue_next(cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
-      if (ev.type != GRPC_OP_COMPLETE || ev.tag == &TAG_CLIENT) break;
-    }
-  } else {
-    status = GRPC_STATUS_INTERNAL;
-  }
-  char *dmsg = grpc_slice_to_c_string(details);
-  if (status == GRPC_STATUS_OK) {
-    size_t len;
-    uint8_t *bytes = bb_read(recv_bb, &len);
-    Conformance__V1__EchoResponse *resp =
-        bytes ? conformance__v1__echo_response__unpack(NULL, len, bytes) : NULL;
-    if (resp) {
-      *out_payload = xstrdup(resp->payload);
-      conformance__v1__echo_response__free_unpacked(resp, NULL);
-    } else {
-      status = GRPC_STATUS_INTERNAL;
-      *out_msg = xstrdup("bad EchoResponse from downstream");
-    }
-    free(bytes);
-  }
-  if (!*out_msg) *out_msg = xstrdup(dmsg);
-  if (rc) otelc_rpc_finish(rc, (int)status, *out_msg);
-  gpr_free(dmsg);
-  grpc_slice_unref(details);
-  grpc_metadata_array_destroy(&init_md);
-  grpc_metadata_array_destroy(&trailing_md);
-  if (recv_bb) grpc_byte_buffer_destroy(recv_bb);
-  if (send_bb) grpc_byte_buffer_destroy(send_bb);
-  for (size_t i = 0; i < md.n; i++) {
-    grpc_slice_unref(md.items[i].key);
-    grpc_slice_unref(md.items[i].value);
-  }
-  grpc_call_unref(call);
-  drain_and_destroy(cq);
-  return status;
-}
-
 static void do_relay(call_ctx *c, const uint8_t *in, size_t len, reply *r, otelc_rpc_call *rc) {
   Conformance__V1__RelayRequest *req = conformance__v1__relay_request__unpack(NULL, len, in);
   if (!req) return set_reply(r, GRPC_STATUS_INVALID_ARGUMENT, "bad RelayRequest");
@@ -325,26 +188,36 @@ static void do_relay(call_ctx *c, const uint8_t *in, size_t len, reply *r, otelc
   Conformance__V1__RelayResponse *resp = calloc(1, sizeof *resp);
   conformance__v1__relay_response__init(resp);
   resp->payloads = calloc(calls, sizeof(char *));
-  grpc_channel_credentials *creds = grpc_insecure_credentials_create();
-  grpc_channel *ch = grpc_channel_create(req->downstream, creds, NULL);
-  grpc_channel_credentials_release(creds);
-  grpc_status_code st = GRPC_STATUS_OK;
-  for (uint32_t i = 0; i < calls; i++) {
-    char *p = NULL, *msg = NULL;
-    st = relay_once(c, rc, ch, req->downstream, req->payload, &p, &msg);
+  Conformance__V1__EchoRequest echo = CONFORMANCE__V1__ECHO_REQUEST__INIT;
+  echo.payload = req->payload;
+  downstream *d = downstream_new(g_sdk, req->downstream);
+  grpc_status_code st = d ? GRPC_STATUS_OK : GRPC_STATUS_RESOURCE_EXHAUSTED;
+  if (!d) set_reply(r, st, "out of memory");
+  for (uint32_t i = 0; d && i < calls; i++) {
+    ProtobufCMessage *got = NULL;
+    char *msg = NULL;
+    st = downstream_call(d, c->call, rc, CONFORMANCE_PREFIX "Echo", &echo.base,
+                         &conformance__v1__echo_response__descriptor, &got, &msg);
     if (st != GRPC_STATUS_OK) {
       set_reply(r, st, msg);
-      free(p);
       free(msg);
       break;
     }
-    resp->payloads[resp->n_payloads++] = p;
+    resp->payloads[resp->n_payloads++] = xstrdup(((Conformance__V1__EchoResponse *)got)->payload);
+    protobuf_c_message_free_unpacked(got, NULL);
     free(msg);
   }
-  grpc_channel_destroy(ch);
+  downstream_free(d);
   conformance__v1__relay_request__free_unpacked(req, NULL);
   if (st == GRPC_STATUS_OK) r->msg = &resp->base;
   else conformance__v1__relay_response__free_unpacked(resp, NULL);
+}
+
+static void do_chain(call_ctx *c, const uint8_t *in, size_t len, reply *r, otelc_rpc_call *rc) {
+  char *msg = NULL;
+  grpc_status_code code = chain_handle(g_sdk, c->call, rc, in, len, &r->msg, &msg);
+  set_reply(r, code, msg);
+  free(msg);
 }
 
 /* Server streaming: sends `count` responses then the status. */
@@ -360,7 +233,7 @@ static void do_stream(call_ctx *c, const uint8_t *in, size_t len, reply *r) {
   Conformance__V1__EchoResponse resp = CONFORMANCE__V1__ECHO_RESPONSE__INIT;
   resp.payload = req->payload;
   for (uint32_t i = 0; ok && i < req->count; i++) {
-    grpc_byte_buffer *bb = bb_pack(&resp.base);
+    grpc_byte_buffer *bb = grpcx_bb_pack(&resp.base);
     memset(&op, 0, sizeof op);
     op.op = GRPC_OP_SEND_MESSAGE;
     op.data.send_message.send_message = bb;
@@ -426,7 +299,7 @@ static void handle_call(call_ctx *c) {
       wait_tag(c, &TAG_RECV, gpr_inf_future(GPR_CLOCK_MONOTONIC)) != 1) {
     set_reply(&r, GRPC_STATUS_CANCELLED, "Cancelled");
   } else {
-    in = bb_read(req_bb, &len);
+    in = grpcx_bb_read(req_bb, &len);
     if (!in) set_reply(&r, GRPC_STATUS_INTERNAL, "cannot read request");
   }
   if (req_bb) grpc_byte_buffer_destroy(req_bb);
@@ -440,6 +313,7 @@ static void handle_call(call_ctx *c) {
     else if (!strcmp(name, "Relay")) do_relay(c, in, len, &r, rc);
     else if (!strcmp(name, "Log")) do_log(in, len, &r, rc);
     else if (!strcmp(name, "Sleep")) do_sleep(c, in, len, &r);
+    else if (!strcmp(name, "Chain")) do_chain(c, in, len, &r, rc);
     else if (!strcmp(name, "StreamEcho")) {
       do_stream(c, in, len, &r);
       streamed = true;
@@ -448,11 +322,11 @@ static void handle_call(call_ctx *c) {
 
   grpc_byte_buffer *resp_bb = NULL;
   if (r.code == GRPC_STATUS_OK) {
-    if (r.msg) resp_bb = bb_pack(r.msg);
-    else if (r.raw) resp_bb = bb_from(r.raw, r.raw_len);
+    if (r.msg) resp_bb = grpcx_bb_pack(r.msg);
+    else if (r.raw) resp_bb = grpcx_bb_from(r.raw, r.raw_len);
   }
   send_unary(c, resp_bb, r.code, r.message, !streamed);
-  wait_tag(c, &TAG_CLOSE, ms_from_now(5000));
+  wait_tag(c, &TAG_CLOSE, grpcx_ms_from_now(5000));
   /* A call the client cancelled after we answered still ends as sent. */
   if (rc) otelc_rpc_finish(rc, (int)r.code, r.message);
 
@@ -470,7 +344,7 @@ static void *call_thread(void *arg) {
   grpc_call_unref(c->call);
   grpc_call_details_destroy(&c->details);
   grpc_metadata_array_destroy(&c->md);
-  drain_and_destroy(c->cq);
+  grpcx_cq_drain_destroy(c->cq);
   free(c);
   pthread_mutex_lock(&g_mu);
   g_active--;
@@ -498,7 +372,7 @@ static call_ctx *request_call(grpc_completion_queue *server_cq) {
 static void free_unused(call_ctx *c) {
   grpc_call_details_destroy(&c->details);
   grpc_metadata_array_destroy(&c->md);
-  drain_and_destroy(c->cq);
+  grpcx_cq_drain_destroy(c->cq);
   free(c);
 }
 
@@ -557,7 +431,7 @@ int main(int argc, char **argv) {
 
   call_ctx *pending = request_call(server_cq);
   while (!g_stop) {
-    grpc_event ev = grpc_completion_queue_next(server_cq, ms_from_now(100), NULL);
+    grpc_event ev = grpc_completion_queue_next(server_cq, grpcx_ms_from_now(100), NULL);
     if (ev.type != GRPC_OP_COMPLETE) continue;
     call_ctx *c = ev.tag;
     if (c != pending) continue;
@@ -582,10 +456,10 @@ int main(int argc, char **argv) {
   fprintf(stderr, "c-service: shutting down\n");
   static char shutdown_tag;
   grpc_server_shutdown_and_notify(g_server, server_cq, &shutdown_tag);
-  gpr_timespec cancel_at = ms_from_now(5000);
+  gpr_timespec cancel_at = grpcx_ms_from_now(5000);
   bool cancelled = false, done = false;
   while (!done) {
-    grpc_event ev = grpc_completion_queue_next(server_cq, ms_from_now(100), NULL);
+    grpc_event ev = grpc_completion_queue_next(server_cq, grpcx_ms_from_now(100), NULL);
     if (ev.type == GRPC_OP_COMPLETE) {
       if (ev.tag == &shutdown_tag) done = true;
       else if (ev.tag == pending) {
@@ -602,7 +476,7 @@ int main(int argc, char **argv) {
   while (g_active > 0) pthread_cond_wait(&g_cv, &g_mu);
   pthread_mutex_unlock(&g_mu);
   grpc_server_destroy(g_server);
-  drain_and_destroy(server_cq);
+  grpcx_cq_drain_destroy(server_cq);
   if (pending) free_unused(pending);
   otelc_sdk_free(g_sdk); /* force flush of traces, metrics and logs */
   grpc_shutdown();

@@ -14,7 +14,7 @@ use tonic::transport::Server;
 use crate::otel_grpc::ServerLayer;
 use crate::pb::conformance_client::ConformanceClient;
 use crate::pb::conformance_server::ConformanceServer;
-use crate::pb::{EchoRequest, FailRequest, RelayRequest};
+use crate::pb::{ChainRequest, EchoRequest, FailRequest, Hop, RelayRequest};
 use crate::service::ConformanceService;
 
 const TP1: &str = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
@@ -168,5 +168,44 @@ async fn layers_end_to_end() {
         clients[0].span_context.span_id(),
         clients[1].span_context.span_id()
     );
+
+    // 5. Chain: ourselves twice (Chain, then Echo at the end), then a failing middle hop.
+    exporter.reset();
+    let hop = |fail_code| Hop {
+        address: addr.to_string(),
+        fail_code,
+        log_message: "hop".into(),
+    };
+    let chain = |fail_code| {
+        let mut req = tonic::Request::new(ChainRequest {
+            payload: "p0".into(),
+            fail_code: 0,
+            log_message: String::new(),
+            next: vec![hop(fail_code), hop(0)],
+        });
+        req.metadata_mut()
+            .append("traceparent", MetadataValue::from_static(TP1));
+        req
+    };
+    let answer = client.chain(chain(0)).await.unwrap().into_inner().payload;
+    assert_eq!(answer, "p0");
+    let err = client.chain(chain(10)).await.unwrap_err();
+    assert_eq!(err.code(), tonic::Code::Aborted);
+
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let all = exporter.get_finished_spans().unwrap();
+    let kinds: Vec<(&str, &SpanKind)> = all.iter().map(|s| (&*s.name, &s.span_kind)).collect();
+    // ok: Chain > Chain > Echo (3 server, 2 client); failing: Chain > Chain (2, 1)
+    assert_eq!(all.len(), 8, "{kinds:?}");
+    for s in &all {
+        assert_eq!(s.span_context.trace_id().to_string(), TP1[3..35]);
+        if s.span_kind == SpanKind::Server && s.parent_span_id.to_string() != TP1[36..52] {
+            let parent = all
+                .iter()
+                .find(|c| c.span_context.span_id() == s.parent_span_id)
+                .expect("a hop's server span is a child of the caller's client span");
+            assert_eq!(parent.span_kind, SpanKind::Client);
+        }
+    }
     let _ = provider.shutdown();
 }

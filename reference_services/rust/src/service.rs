@@ -12,8 +12,9 @@ use crate::otel_grpc::{ClientLayer, ClientService};
 use crate::pb::conformance_client::ConformanceClient;
 use crate::pb::conformance_server::Conformance;
 use crate::pb::{
-    EchoRequest, EchoResponse, FailRequest, FailResponse, LogRequest, LogResponse, RelayRequest,
-    RelayResponse, Severity, SleepRequest, SleepResponse, StreamEchoRequest,
+    ChainRequest, ChainResponse, EchoRequest, EchoResponse, FailRequest, FailResponse, LogRequest,
+    LogResponse, RelayRequest, RelayResponse, Severity, SleepRequest, SleepResponse,
+    StreamEchoRequest,
 };
 
 #[derive(Debug, Clone)]
@@ -58,6 +59,45 @@ fn downstream_client(
     Ok(ConformanceClient::new(svc))
 }
 
+/// A downstream failure as our own status: same code and message, but none of the
+/// downstream's response metadata, which tonic would otherwise send back as ours.
+fn downstream_status(s: Status) -> Status {
+    Status::new(s.code(), s.message().to_string())
+}
+
+/// The status a caller asked for by number (Fail, Chain): `Ok` for 0, and
+/// INVALID_ARGUMENT rather than a made-up code outside 1..=16.
+fn requested_status(code: u32, message: impl Into<String>) -> Result<(), Status> {
+    match code {
+        0 => Ok(()),
+        1..=16 => Err(Status::new(Code::from_i32(code as i32), message)),
+        other => Err(Status::invalid_argument(format!(
+            "code {other} is not a gRPC status code"
+        ))),
+    }
+}
+
+/// When the caller's `grpc-timeout` runs out, measured from the call's arrival.
+fn incoming_deadline<T>(request: &Request<T>) -> Option<tokio::time::Instant> {
+    request
+        .metadata()
+        .get("grpc-timeout")
+        .and_then(|v| v.to_str().ok())
+        .and_then(parse_grpc_timeout_value)
+        .map(|d| tokio::time::Instant::now() + d)
+}
+
+/// An outgoing request that inherits what is left of the caller's deadline, so a
+/// hop further down a chain gives up when the caller does instead of working on
+/// for nobody.
+fn within_deadline<T>(message: T, deadline: Option<tokio::time::Instant>) -> Request<T> {
+    let mut request = Request::new(message);
+    if let Some(deadline) = deadline {
+        request.set_timeout(deadline.saturating_duration_since(tokio::time::Instant::now()));
+    }
+    request
+}
+
 type EchoStream = Pin<Box<dyn Stream<Item = Result<EchoResponse, Status>> + Send + 'static>>;
 
 #[tonic::async_trait]
@@ -69,13 +109,8 @@ impl Conformance for ConformanceService {
 
     async fn fail(&self, request: Request<FailRequest>) -> Result<Response<FailResponse>, Status> {
         let req = request.into_inner();
-        match req.code {
-            0 => Ok(Response::new(FailResponse {})),
-            1..=16 => Err(Status::new(Code::from_i32(req.code as i32), req.message)),
-            other => Err(Status::invalid_argument(format!(
-                "code {other} is not a gRPC status code"
-            ))),
-        }
+        requested_status(req.code, req.message)?;
+        Ok(Response::new(FailResponse {}))
     }
 
     async fn relay(
@@ -92,7 +127,7 @@ impl Conformance for ConformanceService {
                     payload: req.payload.clone(),
                 })
                 .await
-                .map_err(|s| Status::new(s.code(), s.message().to_string()))?;
+                .map_err(downstream_status)?;
             payloads.push(resp.into_inner().payload);
         }
         Ok(Response::new(RelayResponse { payloads }))
@@ -117,12 +152,7 @@ impl Conformance for ConformanceService {
         &self,
         request: Request<SleepRequest>,
     ) -> Result<Response<SleepResponse>, Status> {
-        let deadline = request
-            .metadata()
-            .get("grpc-timeout")
-            .and_then(|v| v.to_str().ok())
-            .and_then(parse_grpc_timeout_value)
-            .map(|d| tokio::time::Instant::now() + d);
+        let deadline = incoming_deadline(&request);
         let wanted = Duration::from_millis(request.get_ref().duration_ms as u64);
         let mut abort = self.abort.clone();
         let shutting_down = async move {
@@ -147,6 +177,53 @@ impl Conformance for ConformanceService {
             res = wait => res,
             _ = shutting_down => Err(Status::unavailable("server shutting down")),
         }
+    }
+
+    async fn chain(
+        &self,
+        request: Request<ChainRequest>,
+    ) -> Result<Response<ChainResponse>, Status> {
+        let deadline = incoming_deadline(&request);
+        let req = request.into_inner();
+        if !req.log_message.is_empty() {
+            // The same event Log emits at INFO, so it carries the server span's ids.
+            tracing::info!(message = %req.log_message);
+        }
+        requested_status(req.fail_code, "chain failure")?;
+        let mut next = req.next.into_iter();
+        let Some(hop) = next.next() else {
+            return Ok(Response::new(ChainResponse {
+                payload: req.payload,
+            }));
+        };
+        let rest: Vec<_> = next.collect();
+        let mut client = downstream_client(&hop.address)?;
+        // The last hop only has to answer, so any service with Echo can end a chain.
+        let payload = if rest.is_empty() {
+            let echo = EchoRequest {
+                payload: req.payload,
+            };
+            client
+                .echo(within_deadline(echo, deadline))
+                .await
+                .map_err(downstream_status)?
+                .into_inner()
+                .payload
+        } else {
+            let chain = ChainRequest {
+                payload: req.payload,
+                fail_code: hop.fail_code,
+                log_message: hop.log_message,
+                next: rest,
+            };
+            client
+                .chain(within_deadline(chain, deadline))
+                .await
+                .map_err(downstream_status)?
+                .into_inner()
+                .payload
+        };
+        Ok(Response::new(ChainResponse { payload }))
     }
 
     type StreamEchoStream = EchoStream;
