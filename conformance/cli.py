@@ -5,6 +5,7 @@
     otelconform w3c-harness > docs/w3c-harness.md
     otelconform matrix go.json rust.json -o matrix.html
     otelconform config-matrix go.json rust.json > docs/configuration-matrix.md
+    otelconform chain-matrix pairs.json > docs/chain-matrix.md
 
 PYTEST_DONT_REWRITE: the suite fails checks by raising, never with a bare assert.
 """
@@ -64,6 +65,9 @@ def main(argv: list[str] | None = None) -> int:
     config = sub.add_parser("config-matrix", help="Markdown configuration-check × target table from --findings "
                                                   "files (each file's name names its column)")
     config.add_argument("findings", nargs="+")
+    chains = sub.add_parser("chain-matrix", help="Markdown source × destination table from the --findings file of "
+                                                 "a chain-mode run (--chain-scenario pairs)")
+    chains.add_argument("findings")
     args, rest = parser.parse_known_args(argv)
     if args.command == "run":
         import pytest
@@ -86,6 +90,15 @@ def main(argv: list[str] | None = None) -> int:
             sys.stdout.write(render(columns_from(args.findings)))
         except (OSError, ValueError, KeyError) as exc:
             print(f"otelconform config-matrix: {exc}", file=sys.stderr)
+            return 2
+        return 0
+    if args.command == "chain-matrix":
+        from .chain_matrix import render, verdicts_from
+
+        try:
+            sys.stdout.write(render(verdicts_from(args.findings)))
+        except (OSError, ValueError, KeyError) as exc:
+            print(f"otelconform chain-matrix: {exc}", file=sys.stderr)
             return 2
         return 0
     try:

@@ -147,6 +147,14 @@ def pytest_addoption(parser):
                     help="W3C Trace Context level the target follows: 1 (the Recommendation, what "
                          "OpenTelemetry SDKs implement; tenant@system tracestate keys) or 2 (relaxed "
                          "key grammar, random trace-id flag); default 1")
+    group.add("--chain", action="append", metavar="HOP,HOP,...",
+              help="chain mode: launch these services (reference names such as go,rust,c, or commands) and "
+                   "judge one call travelling through all of them, in this order, as one trace; repeatable "
+                   "(each value one chain). Every service must implement the contract's Chain method")
+    group.add("--chain-scenario", action="append", choices=("seed", "pairs"),
+              help="chain mode: add named chains: seed (the architecture's go → rust → c and go → python → c) "
+                   "or pairs (every ordered pair of the six reference services, and each as the middle of a "
+                   "triple); repeatable")
     group.add("--schema", action="append", default=[], metavar="FILE",
                     help="a team rule: JSON Schema with an 'x-conformance' header {id, level, "
                          "applies_to}; may be given several times")

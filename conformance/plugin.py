@@ -22,7 +22,7 @@ import pytest
 
 from otelconform_fixtures.target import LAUNCH_LOG_DIRS, discard_launch_logs
 
-from . import ids, report, selection
+from . import chain_mode, ids, report, selection
 from .capture import Recorder, ReplayTape, load as load_capture, save as save_capture
 from .client import RUNNING
 from .concurrency import ConcurrentChecks
@@ -79,8 +79,13 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "conformance(id): a conformance check with a catalog ID")
     selection.register_markers(config)
     config.pluginmanager.register(selection, "otelconform-selection")
+    config.pluginmanager.register(chain_mode, "otelconform-chains")
     state = config.stash[_STATE] = RunState()
     config.pluginmanager.register(state.results, "otelconform-results")
+    if chain_mode.configure(config, _parallel(config) and not _is_worker(config)):
+        if config.args_source != pytest.Config.ArgsSource.ARGS:
+            config.args[:] = [str(CHECKS_DIR)]
+        return
     target, command = config.getoption("--target"), config.getoption("--target-cmd")
     replay = config.getoption("--replay")
     if sum(map(bool, (target, command, replay))) > 1:
@@ -154,6 +159,9 @@ def pytest_generate_tests(metafunc):
 
 
 def pytest_collection_modifyitems(config, items):
+    chain_mode.select(config, items, listing_catalog=config.option.collectonly and not (
+        config.getoption("--target") or config.getoption("--target-cmd") or config.getoption("--replay")
+        or chain_mode.asked(config)))
     # Without --schema the team-rule check has no instances; drop its empty placeholder.
     if not config.stash[_STATE].team_schemas:
         keep = [i for i in items if "team_schema" not in getattr(i, "fixturenames", ())]
@@ -426,6 +434,8 @@ def pytest_runtest_makereport(item, call):
 
 
 def _session_meta(config, state: RunState) -> dict | None:
+    if chain_mode.session_of(config) is not None:
+        return chain_mode.session_of(config).meta()
     if state.suite is not None:
         return state.suite.redactor.scrub({**state.suite.meta(), "mode": state.mode})
     if state.session_error is not None:

@@ -37,6 +37,7 @@ class CheckInfo:
     floods: bool = False  # makes hundreds of calls: starts once the main instance's concurrent checks are over
     zero_contract: bool = False  # also runs on the calls a user names (--call), without the test contract
     fix: str = ""  # how a service that fails the check usually fixes it, shown with the failure
+    chain: bool = False  # judges a call through several services (--chain): runs in chain mode only
 
 
 REGISTRY: dict[str, CheckInfo] = {}
@@ -45,11 +46,11 @@ REGISTRY: dict[str, CheckInfo] = {}
 def check(id: str, level: str, title: str, spec: str, signal: str,
           killed_by: tuple[str, ...] = (), launch_only: bool = False, runs_last: bool = False,
           exclusive: bool = False, needs: tuple[str, ...] = (), configuration: str = "", quiet: bool = False,
-          floods: bool = False, zero_contract: bool = False, fix: str = ""):
+          floods: bool = False, zero_contract: bool = False, fix: str = "", chain: bool = False):
     """Register a check function under ``id`` and mark it for the plugin's report."""
     info = CheckInfo(id, Level(level), title, spec, signal, tuple(killed_by), launch_only or bool(configuration),
                      runs_last, exclusive or runs_last, tuple(needs), configuration, quiet, floods, zero_contract,
-                     fix)
+                     fix, chain)
 
     def decorate(fn):
         existing = REGISTRY.get(id)

@@ -70,20 +70,12 @@ class Conformance(services.ConformanceServicer):
         return pb.EchoResponse(payload=request.payload)
 
     def Fail(self, request, context):
-        code = CODES.get(request.code)
-        if code is None or code == grpc.StatusCode.OK:
-            context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"Fail needs a non-OK code, got {request.code}")
-        context.abort(code, "" if self._mutant == "drop-status-message" else request.message)
+        _end_with(context, "Fail", request.code, "" if self._mutant == "drop-status-message" else request.message)
 
     def Relay(self, request, context):
         stub = self._downstream(request.downstream)
-        payloads = []
-        for _ in range(max(1, request.calls)):
-            try:
-                payloads.append(stub.Echo(pb.EchoRequest(payload=request.payload),
-                                          timeout=context.time_remaining()).payload)
-            except grpc.RpcError as err:
-                context.abort(err.code(), f"downstream: {err.details()}")
+        payloads = [_call_downstream(stub.Echo, pb.EchoRequest(payload=request.payload), context).payload
+                    for _ in range(max(1, request.calls))]
         return pb.RelayResponse(payloads=payloads)
 
     def Log(self, request, context):
@@ -101,6 +93,41 @@ class Conformance(services.ConformanceServicer):
     def StreamEcho(self, request, context):
         for _ in range(request.count):
             yield pb.EchoResponse(payload=request.payload)
+
+    def Chain(self, request, context):
+        # Relay's client and Log's logger, so a hop's spans, record and outgoing context
+        # (mutants included) are exactly what those methods would produce.
+        if request.log_message:
+            log.info(request.log_message)
+        if request.fail_code:
+            _end_with(context, "Chain", request.fail_code, "chain failure")
+        if not request.next:
+            return pb.ChainResponse(payload=request.payload)
+        hop, rest = request.next[0], request.next[1:]
+        stub = self._downstream(hop.address)
+        if rest:
+            answer = _call_downstream(stub.Chain, pb.ChainRequest(
+                payload=request.payload, fail_code=hop.fail_code, log_message=hop.log_message, next=rest), context)
+        else:  # the last entry is the suite's downstream, which need not implement Chain
+            answer = _call_downstream(stub.Echo, pb.EchoRequest(payload=request.payload), context)
+        return pb.ChainResponse(payload=answer.payload)
+
+
+def _end_with(context, method: str, code_number: int, message: str):
+    """Ends the call with status ``code_number``; one that is no error is the caller's mistake."""
+    code = CODES.get(code_number)
+    if code is None or code == grpc.StatusCode.OK:
+        context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"{method} needs a non-OK code, got {code_number}")
+    context.abort(code, message)
+
+
+def _call_downstream(method, request, context):
+    """An outgoing call within what is left of this call's deadline. Its failure ends this call
+    with the same code, so a status travels back up a chain of services unchanged."""
+    try:
+        return method(request, timeout=context.time_remaining())
+    except grpc.RpcError as err:
+        context.abort(err.code(), f"downstream: {err.details()}")
 
 
 def server_credentials() -> grpc.ServerCredentials | None:

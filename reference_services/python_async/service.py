@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import os
 import signal
 import sys
 import threading
+from typing import AsyncIterator
 
 from gen import ensure_generated
 
@@ -65,6 +67,38 @@ def _parse_target(target: str) -> tuple[str, int]:
     return host, int(port)
 
 
+def _status_error(code: int, message: str | None) -> GRPCError:
+    try:
+        return GRPCError(Status(code), message)
+    except ValueError:
+        return GRPCError(Status.UNKNOWN, f"invalid status code {code}")
+
+
+@contextlib.asynccontextmanager
+async def _downstream(target: str) -> AsyncIterator[conformance_v1_grpc.ConformanceStub]:
+    """A stub on `target` through an instrumented channel, closed on exit."""
+    host, port = _parse_target(target)
+    channel = grpclib_otel.instrument_channel(Channel(host, port))
+    try:
+        yield conformance_v1_grpc.ConformanceStub(channel)
+    finally:
+        channel.close()
+
+
+async def _call_downstream(stream, method, request):
+    """An outgoing call within what is left of the incoming call's deadline. Its failure
+    ends the incoming call with the same status, so it travels back up a chain unchanged."""
+    timeout = stream.deadline.time_remaining() if stream.deadline else None
+    try:
+        return await method(request, timeout=timeout)
+    except GRPCError as err:
+        raise GRPCError(err.status, err.message) from None
+    except asyncio.TimeoutError:
+        raise GRPCError(Status.DEADLINE_EXCEEDED, "downstream deadline exceeded") from None
+    except (OSError, StreamTerminatedError) as err:
+        raise GRPCError(Status.UNAVAILABLE, f"downstream unavailable: {err}") from None
+
+
 class Conformance(conformance_v1_grpc.ConformanceBase):
     def __init__(self, app_logger: logging.Logger) -> None:
         self._logger = app_logger
@@ -78,33 +112,15 @@ class Conformance(conformance_v1_grpc.ConformanceBase):
         if request.code == 0:
             await stream.send_message(pb.FailResponse())
             return
-        try:
-            status = Status(request.code)
-        except ValueError:
-            raise GRPCError(Status.UNKNOWN, f"invalid status code {request.code}") from None
-        raise GRPCError(status, request.message or None)
+        raise _status_error(request.code, request.message or None)
 
     async def Relay(self, stream) -> None:
         request = await stream.recv_message()
-        host, port = _parse_target(request.downstream)
-        calls = request.calls or 1
         payloads = []
-        channel = grpclib_otel.instrument_channel(Channel(host, port))
-        try:
-            stub = conformance_v1_grpc.ConformanceStub(channel)
-            for _ in range(calls):
-                timeout = stream.deadline.time_remaining() if stream.deadline else None
-                try:
-                    reply = await stub.Echo(pb.EchoRequest(payload=request.payload), timeout=timeout)
-                except GRPCError as err:
-                    raise GRPCError(err.status, err.message) from None
-                except asyncio.TimeoutError:
-                    raise GRPCError(Status.DEADLINE_EXCEEDED, "downstream deadline exceeded") from None
-                except (OSError, StreamTerminatedError) as err:
-                    raise GRPCError(Status.UNAVAILABLE, f"downstream unavailable: {err}") from None
+        async with _downstream(request.downstream) as stub:
+            for _ in range(request.calls or 1):
+                reply = await _call_downstream(stream, stub.Echo, pb.EchoRequest(payload=request.payload))
                 payloads.append(reply.payload)
-        finally:
-            channel.close()
         await stream.send_message(pb.RelayResponse(payloads=payloads))
 
     async def Log(self, stream) -> None:
@@ -115,6 +131,26 @@ class Conformance(conformance_v1_grpc.ConformanceBase):
             request.message, dict(request.attributes),
         )
         await stream.send_message(pb.LogResponse())
+
+    async def Chain(self, stream) -> None:
+        request = await stream.recv_message()
+        # Log's logger and Relay's client, so a hop's record, spans and outgoing context
+        # (mutants included) are exactly what those methods would produce.
+        if request.log_message:
+            telemetry.log_with_attributes(self._logger, logging.INFO, request.log_message, {})
+        if request.fail_code:
+            raise _status_error(request.fail_code, "chain failure")
+        if not request.next:
+            await stream.send_message(pb.ChainResponse(payload=request.payload))
+            return
+        hop, rest = request.next[0], request.next[1:]
+        async with _downstream(hop.address) as stub:
+            if rest:
+                answer = await _call_downstream(stream, stub.Chain, pb.ChainRequest(
+                    payload=request.payload, fail_code=hop.fail_code, log_message=hop.log_message, next=rest))
+            else:  # the last entry is the suite's downstream, which need not implement Chain
+                answer = await _call_downstream(stream, stub.Echo, pb.EchoRequest(payload=request.payload))
+        await stream.send_message(pb.ChainResponse(payload=answer.payload))
 
     async def Sleep(self, stream) -> None:
         request = await stream.recv_message()

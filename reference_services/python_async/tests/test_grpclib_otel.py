@@ -1,10 +1,8 @@
 """Unit tests for grpclib_otel: a real grpclib server and client in-process
 on 127.0.0.1, spans in an InMemorySpanExporter, metrics in an
-InMemoryMetricReader."""
+InMemoryMetricReader (grpclib_harness.py)."""
 
 import asyncio
-import socket
-from typing import List
 
 import pytest
 
@@ -16,145 +14,11 @@ from grpclib.exceptions import GRPCError
 from grpclib.server import Server
 from multidict import MultiDict
 
-from opentelemetry import baggage, trace
-from opentelemetry.baggage.propagation import W3CBaggagePropagator
-from opentelemetry.propagators.composite import CompositePropagator
-from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import InMemoryMetricReader
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
-from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 import grpclib_otel
+from grpclib_harness import PARENT_ID, SERVICE, TRACE_ID, TRACEPARENT, Servicer, Telemetry, attr, free_port, run
 from grpclib_otel import METADATA_GETTER
-
-TRACE_ID = "0af7651916cd43dd8448eb211c80319c"
-PARENT_ID = "b7ad6b7169203331"
-TRACEPARENT = f"00-{TRACE_ID}-{PARENT_ID}-01"
-SERVICE = "conformance.v1.Conformance"
-
-
-class Telemetry:
-    def __init__(self) -> None:
-        self.spans = InMemorySpanExporter()
-        self.tracer_provider = TracerProvider()
-        self.tracer_provider.add_span_processor(SimpleSpanProcessor(self.spans))
-        self.reader = InMemoryMetricReader()
-        self.meter_provider = MeterProvider(metric_readers=[self.reader])
-        self.propagator = CompositePropagator(
-            [TraceContextTextMapPropagator(), W3CBaggagePropagator()]
-        )
-
-    @property
-    def kwargs(self):
-        return dict(tracer_provider=self.tracer_provider,
-                    meter_provider=self.meter_provider,
-                    propagator=self.propagator)
-
-    def finished(self, kind=None, name=None) -> List:
-        return [s for s in self.spans.get_finished_spans()
-                if (kind is None or s.kind == kind)
-                and (name is None or s.name == name)]
-
-    def points(self, metric_name):
-        data = self.reader.get_metrics_data()
-        out = []
-        for rm in data.resource_metrics if data else []:
-            for sm in rm.scope_metrics:
-                for m in sm.metrics:
-                    if m.name == metric_name:
-                        out.extend((m.unit, dict(p.attributes), p.count) for p in m.data.data_points)
-        return out
-
-
-class Servicer(conformance_v1_grpc.ConformanceBase):
-    """Test handlers that record what the handler saw."""
-
-    def __init__(self, tel: Telemetry) -> None:
-        self.tel = tel
-        self.seen_span = None
-        self.seen_baggage = None
-        self.seen_metadata = []
-
-    async def Echo(self, stream):
-        request = await stream.recv_message()
-        self.seen_span = trace.get_current_span()
-        self.seen_baggage = dict(baggage.get_all())
-        self.seen_metadata.append(MultiDict(stream.metadata))
-        await stream.send_message(pb.EchoResponse(payload=request.payload))
-
-    async def Fail(self, stream):
-        request = await stream.recv_message()
-        raise GRPCError(Status(request.code), request.message)
-
-    async def Relay(self, stream):
-        request = await stream.recv_message()
-        host, _, port = request.downstream.rpartition(":")
-        channel = grpclib_otel.instrument_channel(Channel(host, int(port)), **self.tel.kwargs)
-        try:
-            stub = conformance_v1_grpc.ConformanceStub(channel)
-            payloads = []
-            for _ in range(request.calls or 1):
-                try:
-                    reply = await stub.Echo(pb.EchoRequest(payload=request.payload))
-                except GRPCError as err:
-                    raise GRPCError(err.status, err.message) from None
-                except OSError as err:
-                    raise GRPCError(Status.UNAVAILABLE, str(err)) from None
-                payloads.append(reply.payload)
-        finally:
-            channel.close()
-        await stream.send_message(pb.RelayResponse(payloads=payloads))
-
-    async def Log(self, stream):
-        await stream.recv_message()
-        await stream.send_message(pb.LogResponse())
-
-    async def Sleep(self, stream):
-        request = await stream.recv_message()
-        await asyncio.sleep(request.duration_ms / 1000)
-        await stream.send_message(pb.SleepResponse())
-
-    async def StreamEcho(self, stream):
-        request = await stream.recv_message()
-        for _ in range(request.count):
-            await stream.send_message(pb.EchoResponse(payload=request.payload))
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def run(scenario):
-    """Start an instrumented server, run scenario(tel, servicer, port, stub)
-    with a plain (uninstrumented) grpclib client, stop the server."""
-    tel = Telemetry()
-
-    async def main():
-        servicer = Servicer(tel)
-        server = Server([servicer])
-        grpclib_otel.instrument_server(server, **tel.kwargs)
-        port = free_port()
-        await server.start("127.0.0.1", port)
-        channel = Channel("127.0.0.1", port)
-        try:
-            await scenario(tel, servicer, port, conformance_v1_grpc.ConformanceStub(channel))
-        finally:
-            channel.close()
-            server.close()
-            await server.wait_closed()
-        await asyncio.sleep(0.05)  # let done-callbacks run
-
-    asyncio.run(main())
-    return tel
-
-
-def attr(span, key):
-    return span.attributes.get(key)
 
 
 # --------------------------------------------------------------------------
@@ -292,6 +156,47 @@ def test_relay_client_spans_are_children_and_context_is_injected():
     (point,) = tel.points("rpc.client.duration")
     assert point[0] == "ms" and point[2] == 2
     assert point[1]["rpc.grpc.status_code"] == 0 and point[1]["rpc.method"] == "Echo"
+
+
+def _chain_through_one_server(last_fail_code=0):
+    """Chain -> Chain -> Chain, all on the test server, under the suite's trace."""
+    async def scenario(tel, servicer, port, stub):
+        hops = [pb.Hop(address=f"127.0.0.1:{port}"), pb.Hop(address=f"127.0.0.1:{port}", fail_code=last_fail_code)]
+        request = pb.ChainRequest(payload="p", next=hops)
+        metadata = [("traceparent", TRACEPARENT), ("tracestate", "v=1"), ("baggage", "bk=bv")]
+        if last_fail_code:
+            with pytest.raises(GRPCError) as info:
+                await stub.Chain(request, metadata=metadata)
+            assert info.value.status == Status(last_fail_code)
+        else:
+            assert (await stub.Chain(request, metadata=metadata)).payload == "p"
+
+    tel = run(scenario)
+    servers = sorted(tel.finished(SpanKind.SERVER), key=lambda s: s.start_time)
+    clients = sorted(tel.finished(SpanKind.CLIENT), key=lambda s: s.start_time)
+    assert len(servers) == 3 and len(clients) == 2
+    # each hop's server span is the child of the client span of the hop before it, and the
+    # client span the child of its own hop's server span: one line, not siblings
+    assert format(servers[0].parent.span_id, "016x") == PARENT_ID
+    for k, client in enumerate(clients):
+        assert client.parent.span_id == servers[k].context.span_id
+        assert servers[k + 1].parent.span_id == client.context.span_id
+    for span in servers + clients:
+        assert format(span.context.trace_id, "032x") == TRACE_ID
+        assert list(span.context.trace_state.items()) == [("v", "1")]
+    return servers, clients
+
+
+def test_nested_chain_lines_up_server_and_client_spans():
+    _chain_through_one_server()
+
+
+def test_nested_chain_failure_reaches_every_hop():
+    servers, clients = _chain_through_one_server(last_fail_code=Status.FAILED_PRECONDITION.value)
+    for span in servers + clients:
+        assert attr(span, "rpc.grpc.status_code") == Status.FAILED_PRECONDITION.value
+    assert {c.status.status_code for c in clients} == {StatusCode.ERROR}
+    assert {s.status.status_code for s in servers} == {StatusCode.UNSET}
 
 
 def test_client_span_error_for_every_non_ok_code():
