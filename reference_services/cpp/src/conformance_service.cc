@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <map>
+#include <memory>
 #include <string>
 #include <thread>
 
@@ -16,8 +17,40 @@ using conformance::v1::EchoResponse;
 using std::chrono::system_clock;
 
 namespace {
-constexpr auto kRelayDefaultTimeout = std::chrono::seconds(30);
+constexpr auto kDownstreamTimeout = std::chrono::seconds(30);
 constexpr auto kSleepPoll = std::chrono::milliseconds(5);
+
+using Stub = conformance::v1::Conformance::Stub;
+
+// Ends the call with a status the request chose; a code that is no error is
+// the caller's mistake, not a status to send.
+grpc::Status RequestedStatus(const char* field, uint32_t code, const std::string& message) {
+  if (code < 1 || code > 16) {
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                        std::string(field) + " must be a grpc status code in 1..16");
+  }
+  return grpc::Status(static_cast<grpc::StatusCode>(code), message);
+}
+
+// The channel's interceptor makes each call of this stub a CLIENT span child
+// of the thread's active SERVER span and injects its context.
+std::unique_ptr<Stub> DownstreamStub(otelc_sdk* sdk, const std::string& address) {
+  return conformance::v1::Conformance::NewStub(MakeTracedChannel(sdk, address));
+}
+
+// One outgoing unary call made while serving `ctx`. The incoming deadline
+// bounds it, and a failure ends the caller with the downstream's code and
+// message (its details and trailers stay behind).
+template <typename Req, typename Resp>
+grpc::Status CallDownstream(const grpc::ServerContext* ctx, Stub* stub,
+                            grpc::Status (Stub::*method)(grpc::ClientContext*, const Req&, Resp*),
+                            const Req& req, Resp* resp) {
+  grpc::ClientContext client_ctx;
+  client_ctx.set_deadline(std::min(ctx->deadline(), system_clock::now() + kDownstreamTimeout));
+  grpc::Status status = (stub->*method)(&client_ctx, req, resp);
+  if (!status.ok()) return grpc::Status(status.error_code(), status.error_message());
+  return grpc::Status::OK;
+}
 }  // namespace
 
 grpc::Status ConformanceService::Echo(grpc::ServerContext* ctx, const EchoRequest* req,
@@ -31,11 +64,7 @@ grpc::Status ConformanceService::Fail(grpc::ServerContext* ctx,
                                       const conformance::v1::FailRequest* req,
                                       conformance::v1::FailResponse* /*resp*/) {
   ServerScope scope(ctx);
-  if (req->code() < 1 || req->code() > 16) {
-    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                        "code must be a grpc status code in 1..16");
-  }
-  return grpc::Status(static_cast<grpc::StatusCode>(req->code()), req->message());
+  return RequestedStatus("code", req->code(), req->message());
 }
 
 grpc::Status ConformanceService::Relay(grpc::ServerContext* ctx,
@@ -45,23 +74,52 @@ grpc::Status ConformanceService::Relay(grpc::ServerContext* ctx,
   if (req->downstream().empty()) {
     return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "downstream is required");
   }
-  // The channel's interceptor makes each call a CLIENT span child of this
-  // call's SERVER span and injects its context.
-  auto channel = MakeTracedChannel(sdk_, req->downstream());
-  auto stub = conformance::v1::Conformance::NewStub(channel);
+  auto stub = DownstreamStub(sdk_, req->downstream());
+  EchoRequest down_req;
+  down_req.set_payload(req->payload());
   const uint32_t calls = std::max<uint32_t>(req->calls(), 1);
   for (uint32_t i = 0; i < calls; ++i) {
-    grpc::ClientContext client_ctx;
-    // The incoming deadline bounds the outgoing calls.
-    client_ctx.set_deadline(std::min(ctx->deadline(), system_clock::now() + kRelayDefaultTimeout));
-    EchoRequest down_req;
-    down_req.set_payload(req->payload());
     EchoResponse down_resp;
-    grpc::Status status = stub->Echo(&client_ctx, down_req, &down_resp);
-    if (!status.ok()) return grpc::Status(status.error_code(), status.error_message());
+    grpc::Status status = CallDownstream(ctx, stub.get(), &Stub::Echo, down_req, &down_resp);
+    if (!status.ok()) return status;
     resp->add_payloads(down_resp.payload());
   }
   return grpc::Status::OK;
+}
+
+grpc::Status ConformanceService::Chain(grpc::ServerContext* ctx,
+                                       const conformance::v1::ChainRequest* req,
+                                       conformance::v1::ChainResponse* resp) {
+  ServerScope scope(ctx);
+  if (!req->log_message().empty()) {
+    otelcpp::Log(sdk_, static_cast<int>(conformance::v1::SEVERITY_INFO), req->log_message());
+  }
+  if (req->fail_code() != 0) return RequestedStatus("fail_code", req->fail_code(), "chain failure");
+  if (req->next().empty()) {
+    resp->set_payload(req->payload());
+    return grpc::Status::OK;
+  }
+  const conformance::v1::Hop& hop = req->next(0);
+  if (hop.address().empty()) {
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "next[0].address is required");
+  }
+  auto stub = DownstreamStub(sdk_, hop.address());
+  // The last entry is the suite's downstream, which need not implement Chain.
+  if (req->next_size() == 1) {
+    EchoRequest down_req;
+    down_req.set_payload(req->payload());
+    EchoResponse down_resp;
+    grpc::Status status = CallDownstream(ctx, stub.get(), &Stub::Echo, down_req, &down_resp);
+    if (status.ok()) resp->set_payload(down_resp.payload());
+    return status;
+  }
+  conformance::v1::ChainRequest down_req;
+  down_req.set_payload(req->payload());
+  down_req.set_fail_code(hop.fail_code());
+  down_req.set_log_message(hop.log_message());
+  down_req.mutable_next()->CopyFrom(req->next());
+  down_req.mutable_next()->DeleteSubrange(0, 1);
+  return CallDownstream(ctx, stub.get(), &Stub::Chain, down_req, resp);
 }
 
 grpc::Status ConformanceService::Log(grpc::ServerContext* ctx,

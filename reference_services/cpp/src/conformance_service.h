@@ -25,6 +25,8 @@ class ConformanceService final : public conformance::v1::Conformance::Service {
   grpc::Status StreamEcho(grpc::ServerContext* ctx,
                           const conformance::v1::StreamEchoRequest* req,
                           grpc::ServerWriter<conformance::v1::EchoResponse>* writer) override;
+  grpc::Status Chain(grpc::ServerContext* ctx, const conformance::v1::ChainRequest* req,
+                     conformance::v1::ChainResponse* resp) override;
 
  private:
   otelc_sdk* sdk_;
