@@ -94,7 +94,7 @@ def _chain_session(request):
 @pytest.fixture
 def chain_observation(_chain_session, chain):
     if _chain_session is None:
-        pytest.skip("a chain check: run it in chain mode, e.g. --chain go,rust,c or --chain-scenario seed")
+        pytest.skip("a chain check: run it in chain mode, e.g. --chain go,rust,c or --chain-scenario architecture")
     if _chain_session.start_error:
         pytest.fail(_chain_session.start_error, pytrace=False)
     return _chain_session.observation(chain)

@@ -151,8 +151,9 @@ def pytest_addoption(parser):
               help="chain mode: launch these services (reference names such as go,rust,c, or commands) and "
                    "judge one call travelling through all of them, in this order, as one trace; repeatable "
                    "(each value one chain). Every service must implement the contract's Chain method")
-    group.add("--chain-scenario", action="append", choices=("seed", "pairs"),
-              help="chain mode: add named chains: seed (the architecture's go → rust → c and go → python → c) "
+    group.add("--chain-scenario", action="append", choices=("architecture", "pairs", "seed"),
+              help="chain mode: add named chains: architecture (the architecture document's go → rust → c and "
+                   "go → python → c; also accepted as seed) "
                    "or pairs (every ordered pair of the six reference services, and each as the middle of a "
                    "triple); repeatable")
     group.add("--schema", action="append", default=[], metavar="FILE",

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from otelconform.registry import load_catalog
 from otelconform_fixtures.collector import FakeCollector
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -18,6 +19,8 @@ PYTHON_REFERENCE = f"{ROOT}/reference_services/python/run.sh"
 PYTHON_MANIFEST = ROOT / "reference_services/python/conformance.yaml"
 BAD_TARGET = f"{sys.executable} {ROOT}/tests/bad_target/server.py"
 OTEL_TARGET = f"{sys.executable} {ROOT}/tests/bad_target/otel_target.py"
+# What a run against one target judges: the chain checks run only in chain mode (--chain).
+TARGET_CHECKS = frozenset(i for i, info in load_catalog().items() if not info.chain)
 
 
 @dataclass

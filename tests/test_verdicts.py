@@ -13,9 +13,8 @@ import grpc
 import pytest
 
 from otelconform.profiles import SERVER_ERROR_CODES
-from otelconform.registry import load_catalog
 
-from .conftest import OTEL_TARGET, PYTHON_REFERENCE
+from .conftest import OTEL_TARGET, PYTHON_REFERENCE, TARGET_CHECKS
 
 FAST = ("--telemetry-timeout=3", "--call-timeout=3", "--ready-timeout=10")
 STATUS_CODES = [c.name for c in grpc.StatusCode if c != grpc.StatusCode.OK]
@@ -47,7 +46,7 @@ def test_hand_instrumented_target_passes_everything(suite_runner):
     """The baseline every fault below departs from by exactly one behaviour."""
     run = _faulty(suite_runner, "")
     assert run.returncode == 0 and _not_passing(run) == {}, run.output[-3000:]
-    assert {row["id"] for row in run.findings} == set(load_catalog())
+    assert {row["id"] for row in run.findings} == TARGET_CHECKS
 
 
 @pytest.mark.parametrize("faults", ["clock-skew", "clock-skew-back"])
@@ -171,7 +170,7 @@ def test_a_service_that_cannot_be_checked_is_one_session_error(suite_runner, fau
     assert run.returncode == 6  # the target could not be checked: not a conformance failure
     # Every check is listed, none of them run: the report still covers the whole catalog.
     assert set(run.verdicts().values()) == {"TARGET_ERROR"}, run.verdicts()
-    assert {row["id"] for row in run.findings} == set(load_catalog())
+    assert {row["id"] for row in run.findings} == TARGET_CHECKS
     assert run.output.count("ERROR at setup") == 1, run.output  # shown once, then the run stops
     assert missing in run.meta["session_error"] and "docs/target-contract.md" in run.meta["session_error"]
     assert "session error: " + run.meta["session_error"] in run.output
@@ -199,7 +198,7 @@ def test_xdist_gives_the_same_report_and_findings_as_a_serial_run(suite_runner):
         return sorted((r["nodeid"], r["id"], r["level"], r["verdict"], r["title"], r["spec"]) for r in run.findings)
 
     assert essence(parallel) == essence(serial), [d for d in essence(parallel) if d not in essence(serial)]
-    assert {row["id"] for row in serial.findings} == set(load_catalog())
+    assert {row["id"] for row in serial.findings} == TARGET_CHECKS
 
     def report(run):
         lines = run.output.split("conformance report", 1)[1].splitlines()

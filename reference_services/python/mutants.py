@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 
+from chain_mutants import MUTANTS as CHAIN_MUTANTS
 from config_mutants import MUTANTS as CONFIG_MUTANTS
 from w3c_mutants import MUTANTS as W3C_MUTANTS
 
@@ -44,6 +45,7 @@ MUTANTS = {
     "stock": "stock opentelemetry-instrumentation-grpc, no semconv corrections",
     **W3C_MUTANTS,
     **CONFIG_MUTANTS,
+    **CHAIN_MUTANTS,
 }
 
 

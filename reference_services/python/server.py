@@ -21,6 +21,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from opentelemetry import metrics, trace
 from opentelemetry.instrumentation.grpc import client_interceptor, grpcext
 
+import chain_mutants
 import mutants
 from rpc_semconv import ClientSemconvInterceptor, KindOverridingTracerProvider, ServerSemconvInterceptor
 from telemetry import setup_telemetry, traced_server_interceptor
@@ -105,11 +106,13 @@ class Conformance(services.ConformanceServicer):
             return pb.ChainResponse(payload=request.payload)
         hop, rest = request.next[0], request.next[1:]
         stub = self._downstream(hop.address)
-        if rest:
-            answer = _call_downstream(stub.Chain, pb.ChainRequest(
-                payload=request.payload, fail_code=hop.fail_code, log_message=hop.log_message, next=rest), context)
-        else:  # the last entry is the suite's downstream, which need not implement Chain
-            answer = _call_downstream(stub.Echo, pb.EchoRequest(payload=request.payload), context)
+        with chain_mutants.around_outgoing_call(self._mutant):
+            if rest:
+                answer = _call_downstream(stub.Chain, pb.ChainRequest(
+                    payload=request.payload, fail_code=hop.fail_code, log_message=hop.log_message, next=rest),
+                    context)
+            else:  # the last entry is the suite's downstream, which need not implement Chain
+                answer = _call_downstream(stub.Echo, pb.EchoRequest(payload=request.payload), context)
         return pb.ChainResponse(payload=answer.payload)
 
 
