@@ -70,9 +70,9 @@ class Instance:
 class InstancePool:
     """Starts each configuration's instance once, on first need (or ahead, ``prestart``)."""
 
-    def __init__(self, command: str, base_env: dict[str, str], protocol: str, main_client: TargetClient,
+    def __init__(self, main: LaunchedTarget, base_env: dict[str, str], protocol: str, main_client: TargetClient,
                  ready_timeout: float, telemetry_timeout: float, certs=None):
-        self.command, self.base_env, self.protocol = command, base_env, protocol
+        self.main, self.base_env, self.protocol = main, base_env, protocol  # each instance: main.another(env)
         self.certs = certs  # the session collector's tls.RunCertificates, under --collector-tls
         self.main_client = main_client
         self.token = ids.new_span_id()  # a secret-looking header value, per session
@@ -144,7 +144,7 @@ class InstancePool:
                 env.update(session_exporter_tls(self.certs))
             for path, signal in configuration.http_paths:
                 collector.extra_paths[path] = signal
-            target = LaunchedTarget(self.command, env, tls=self.main_client.tls).start(self.ready_timeout)
+            target = self.main.another(env).start(self.ready_timeout)
         except BaseException:
             collector.stop()
             for port in away.values():

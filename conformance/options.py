@@ -98,6 +98,16 @@ def pytest_addoption(parser):
     group.add("--target-cmd", metavar="COMMAND",
                     help="start the service with this shell command ({port} and $PORT give its "
                          "port; OTEL_* variables point it at the suite's collector)")
+    group.add("--target-image", metavar="IMAGE",
+              help="start the service from this container image, through testcontainers and the local Docker "
+                   "engine: host network, the PORT and OTEL_* variables --target-cmd gives, its logs kept alike; "
+                   "pulled only when the engine lacks it")
+    group.add("--target-image-env", action="append", metavar="KEY=VALUE",
+              help="with --target-image: one more environment variable of the container (repeatable); the "
+                   "suite's own PORT and OTEL_* settings win over it")
+    group.add("--target-image-cmd", metavar="COMMAND",
+              help="with --target-image: the container's command instead of the image's CMD (the arguments "
+                   "of its ENTRYPOINT when it has one); {port} gives the port")
     group.add("--target-tls", action="store_true",
                     help="connect to the target over TLS; with --target-cmd the suite makes a CA for the run and "
                          "hands the service its certificate (CONFORMANCE_TLS_* variables, see the target "

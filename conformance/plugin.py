@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from otelconform_fixtures.container_target import ContainerProblem, container_spec
 from otelconform_fixtures.target import LAUNCH_LOG_DIRS, discard_launch_logs
 
 from . import chain_mode, ids, report, selection
@@ -87,10 +88,14 @@ def pytest_configure(config):
             config.args[:] = [str(CHECKS_DIR)]
         return
     target, command = config.getoption("--target"), config.getoption("--target-cmd")
+    try:
+        image = container_spec(config)  # --target-image: launch mode, from a container image
+    except ContainerProblem as exc:
+        raise pytest.UsageError(str(exc)) from None
     replay = config.getoption("--replay")
-    if sum(map(bool, (target, command, replay))) > 1:
-        raise pytest.UsageError("give one of --target, --target-cmd and --replay")
-    if not (target or command or replay):
+    if sum(map(bool, (target, command, image, replay))) > 1:
+        raise pytest.UsageError("give one of --target, --target-cmd, --target-image and --replay")
+    if not (target or command or image or replay):
         if config.option.collectonly and config.args_source == pytest.Config.ArgsSource.INVOCATION_DIR:
             # `pytest --co` where no test paths are configured lists the catalog, no target needed.
             config.args.append(str(CHECKS_DIR))
@@ -161,6 +166,7 @@ def pytest_generate_tests(metafunc):
 def pytest_collection_modifyitems(config, items):
     chain_mode.select(config, items, listing_catalog=config.option.collectonly and not (
         config.getoption("--target") or config.getoption("--target-cmd") or config.getoption("--replay")
+        or config.getoption("--target-image")
         or chain_mode.asked(config)))
     # Without --schema the team-rule check has no instances; drop its empty placeholder.
     if not config.stash[_STATE].team_schemas:
@@ -195,7 +201,8 @@ def pytest_collection_modifyitems(config, items):
 def pytest_collection_finish(session):
     state = session.config.stash[_STATE]
     wanted = any((info := _check_info(i)) is not None and info.runs_last for i in session.items)
-    if state.starting is not None and wanted and session.config.getoption("--target-cmd") \
+    if state.starting is not None and wanted and (session.config.getoption("--target-cmd")
+                                                  or session.config.getoption("--target-image")) \
             and not session.config.getoption("--call"):
         # The instance SHUT-001 stops starts once the first one is up, while checks run.
         pool = ThreadPoolExecutor(1, thread_name_prefix="conformance-spare")
@@ -439,8 +446,9 @@ def _session_meta(config, state: RunState) -> dict | None:
     if state.suite is not None:
         return state.suite.redactor.scrub({**state.suite.meta(), "mode": state.mode})
     if state.session_error is not None:
+        image = config.getoption("--target-image")
         target = (f"launched: {config.getoption('--target-cmd')}" if config.getoption("--target-cmd")
-                  else f"attached: {config.getoption('--target')}")
+                  else f"launched: container {image}" if image else f"attached: {config.getoption('--target')}")
         return {"target": f"{target} (not checked)", "profile": config.getoption("--semconv"),
                 "profile_reason": "no check ran", "semconv": "", "transports": [], "ending": None,
                 "diagnoses": {}, "session_error": state.session_error}

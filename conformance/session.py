@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import grpc
 
 from otelconform_fixtures.collector import FakeCollector
+from otelconform_fixtures.container_target import ContainerProblem, ContainerTarget, container_spec, prepare as prepare_image
 from otelconform_fixtures.retention import UNCAPPED
 from otelconform_fixtures.downstream import DownstreamServer
 from otelconform_fixtures.ports import PortInUse
@@ -154,7 +155,7 @@ class Suite:
 def start_spare(config, suite: Suite) -> LaunchedTarget:
     """Another instance of the launched target, with long batch timers (see SLOW_EXPORT)."""
     env = {**suite.launched.env, **SLOW_EXPORT}
-    return LaunchedTarget(suite.launched.command, env, tls=suite.launched.tls).start(config.getoption("--ready-timeout"))
+    return suite.launched.another(env).start(config.getoption("--ready-timeout"))
 
 
 def _memory_cap(config) -> int:
@@ -278,7 +279,13 @@ def _resolve_profile(config, suite: Suite) -> Profile:
 def start_live(config) -> Suite:
     """Raises UsageProblem (the suite cannot run) or SessionError (the target cannot be checked)."""
     address, command = config.getoption("--target"), config.getoption("--target-cmd")
-    launch = bool(command)
+    image = container_spec(config)  # --target-image: launched as a container
+    if image is not None:
+        try:
+            prepare_image(image)  # the engine answers and has the image
+        except ContainerProblem as exc:
+            raise UsageProblem(str(exc)) from None
+    launch = bool(command or image)
     grpc_port, http_port = config.getoption("--otlp-port"), config.getoption("--otlp-http-port")
     target_tls, certs = _tls_setup(config, launch)
     collector = FakeCollector(grpc_port=grpc_port if grpc_port is not None else (0 if launch else 4317),
@@ -296,7 +303,7 @@ def start_live(config) -> Suite:
         downstream.start()
         env = launch_env(config, collector, certs) if launch else None
         if launch:
-            launched = LaunchedTarget(command, env, tls=target_tls)
+            launched = ContainerTarget.of(image, env, target_tls) if image else LaunchedTarget(command, env, tls=target_tls)
             launched.start(config.getoption("--ready-timeout"))
             address = launched.address
         else:
@@ -331,7 +338,7 @@ def start_live(config) -> Suite:
     if launch and named is None:  # instances of other configurations serve only contract checks
         from .instances import InstancePool
 
-        suite.instances = InstancePool(command, {k: v for k, v in env.items() if not k.startswith("OTEL_EXPORTER")},
+        suite.instances = InstancePool(launched, {k: v for k, v in env.items() if not k.startswith("OTEL_EXPORTER")},
                                        config.getoption("--otlp-protocol"), client,
                                        config.getoption("--ready-timeout"), config.getoption("--telemetry-timeout"),
                                        certs=collector.tls)
