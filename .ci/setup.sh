@@ -25,3 +25,5 @@ for lang in ${CONFORMANCE_BUILD-c cpp go go_greeter rust}; do
   bash "reference_services/$lang/build.sh" >&2
   echo "$lang $(( $(date +%s) - started ))s" | tee -a reports/build-times.txt >&2
 done
+# --via-collector and --backends (tests/test_real_collector.py): cached outside the repository.
+bash .ci/pipeline.sh

@@ -1,9 +1,9 @@
 """Ingest rate of the suite's fake collector beside a real OpenTelemetry Collector, same load.
 
-The real collector is built with the OpenTelemetry Collector Builder (OCB) from the Go module
-proxy, pinned below (otlpreceiver -> nop exporter, nothing else), into a cache outside the
-repository (``$XDG_CACHE_HOME/otelconform``, else ``~/.cache/otelconform``); the
-first run builds it (about 2 minutes), later runs reuse it. The fake collector runs alone in a
+The real collector is the suite's own OCB build (``fixtures/real_collector.py``: pinned, from the
+Go module proxy, cached outside the repository in ``$XDG_CACHE_HOME/otelconform``, else
+``~/.cache/otelconform``), run here as otlp receiver -> nop exporter, nothing else; the first
+run builds it (minutes), later runs reuse it. The fake collector runs alone in a
 process, set up as a conformance session sets it up (``fake_collector.py``).
 
 Each round floods each collector in turn (the order alternates) with ``flooder.py``: 512-span
@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import statistics
 import subprocess
 import sys
@@ -30,49 +29,19 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from fixtures.real_collector import OCB_VERSION, BuildError, RealCollector, collector_binary  # noqa: E402
 from fixtures.target import free_port  # noqa: E402
 
-OCB_VERSION = "v0.165.0"  # the collector's modules and the builder, one release
-CONFMAP_VERSION = "v1.71.0"  # the confmap providers of that release
 HERE = Path(__file__).resolve().parent
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
-def cache_dir() -> Path:
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return base / "otelconform" / f"otelcol-{OCB_VERSION}"
-
-
 def build_real_collector() -> Path:
-    """The OCB-built collector's binary, built into the cache unless it is there already."""
-    cache = cache_dir()
-    binary = cache / "dist" / "otelcol-bench"
-    if binary.exists():
-        return binary
-    go = shutil.which("go")
-    if go is None:
-        sys.exit("ingest.py: building the real collector needs the go toolchain on PATH (or pass --otelcol)")
-    cache.mkdir(parents=True, exist_ok=True)
-    print(f"building the OpenTelemetry Collector {OCB_VERSION} with OCB into {cache} ...", file=sys.stderr)
-    subprocess.run([go, "install", f"go.opentelemetry.io/collector/cmd/builder@{OCB_VERSION}"],
-                   env={**os.environ, "GOBIN": str(cache / "bin")}, check=True)
-    manifest = cache / "builder.yaml"
-    manifest.write_text(f"""\
-dist:
-  name: otelcol-bench
-  description: OTLP receiver to a nop exporter, for the suite's ingest bench
-  output_path: {cache / 'dist'}
-receivers:
-  - gomod: go.opentelemetry.io/collector/receiver/otlpreceiver {OCB_VERSION}
-exporters:
-  - gomod: go.opentelemetry.io/collector/exporter/nopexporter {OCB_VERSION}
-providers:
-  - gomod: go.opentelemetry.io/collector/confmap/provider/envprovider {CONFMAP_VERSION}
-  - gomod: go.opentelemetry.io/collector/confmap/provider/fileprovider {CONFMAP_VERSION}
-""")
-    subprocess.run([str(cache / "bin" / "builder"), f"--config={manifest}"], check=True,
-                   stdout=subprocess.DEVNULL)
-    return binary
+    """The suite's OCB-built collector, built into the cache unless it is there already."""
+    try:
+        return collector_binary()
+    except BuildError as exc:
+        sys.exit(f"ingest.py: {exc} (or pass --otelcol)")
 
 
 class Collector:
@@ -86,8 +55,7 @@ class Collector:
             if self.proc.stdout.readline().strip() != "ready":
                 sys.exit("ingest.py: the fake collector did not start")
         else:
-            config = workdir / f"otelcol-{self.port}.yaml"
-            config.write_text(f"""\
+            config = f"""\
 receivers:
   otlp:
     protocols:
@@ -103,9 +71,9 @@ service:
     traces:
       receivers: [otlp]
       exporters: [nop]
-""")
-            self.proc = subprocess.Popen([str(otelcol), f"--config=file:{config}"],
-                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+"""
+            self.real = RealCollector(otelcol, config, [self.port], workdir, f"otelcol-{self.port}")
+            self.proc = self.real.start(ready_timeout=60).proc
 
     def cpu_seconds(self) -> float:
         fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -120,8 +88,7 @@ service:
         if self.kind == "fake":
             self.proc.communicate("", timeout=60)
         else:
-            self.proc.terminate()
-            self.proc.wait(timeout=60)
+            self.real.stop(grace=60)
 
 
 def flood(collector: Collector, args, seconds: float, spans: int | None = None) -> dict:

@@ -166,6 +166,12 @@ def pytest_addoption(parser):
                    "go → python → c; also accepted as seed) "
                    "or pairs (every ordered pair of the six reference services, and each as the middle of a "
                    "triple); repeatable")
+    group.add("--via-collector", action="store_true",
+              help="with --target-cmd: the service exports to a real OpenTelemetry Collector (built with OCB, "
+                   "cached) that runs the seed's collector config, adapted, and forwards to the suite's collector")
+    group.add("--backends", action="store_true",
+              help="implies --via-collector: the collector also sends traces to Jaeger and serves metrics to "
+                   "Prometheus, and the backend checks (BACK-*) query both")
     group.add("--schema", action="append", default=[], metavar="FILE",
                     help="a team rule: JSON Schema with an 'x-conformance' header {id, level, "
                          "applies_to}; may be given several times")

@@ -53,6 +53,8 @@ def session_lines(meta: dict) -> list[str]:
         lines.append(meta["slow_exports"])
     if meta.get("ending"):
         lines.append(f"target ending: {meta['ending']}")
+    if meta.get("pipeline"):
+        lines.append(f"pipeline: {meta['pipeline']}")
     return lines
 
 

@@ -23,6 +23,7 @@ from otelconform_fixtures.target import Ending, LaunchedTarget, TargetError, wai
 from otelconform_fixtures.tls import ClientTls, RunCertificates, session_exporter_tls
 
 from . import ids
+from . import pipeline as pipeline_mode
 from .capture import ReplayClient, ReplayCollector, ReplayDownstream, ReplayedTarget, VirtualClock
 from .client import TargetClient
 from .exact_headers import ExactHeaderClient
@@ -80,6 +81,7 @@ class Suite:
     _target_service: str | None = field(default=None, init=False, repr=False)  # checks._calls.target_service
     redactor: Redactor = field(default_factory=Redactor)  # what captures and reports must not show
     named: object = None  # zero_contract.NamedCalls: the calls named with --call (zero-contract mode)
+    pipeline: object = None  # pipeline.Pipeline: the real collector in between (--via-collector)
 
     @property
     def telemetry_timeout(self) -> float:
@@ -140,7 +142,8 @@ class Suite:
                 "ending": ending.describe(SHUTDOWN_GRACE) if ending else None,
                 "diagnoses": dict(self.watch.diagnoses),
                 "ignored_fields": sorted({f for e in self.collector.exports() for f in e.ignored_fields}),
-                "dropped": self._dropped(), "tls": self._tls(), "slow_exports": self.watch.slow_exports()}
+                "dropped": self._dropped(), "tls": self._tls(), "slow_exports": self.watch.slow_exports(),
+                "pipeline": self.pipeline.describe(self.collector.exports()) if self.pipeline is not None else None}
 
     def _tls(self) -> str:
         client = getattr(self.client, "tls", None)
@@ -276,6 +279,16 @@ def _resolve_profile(config, suite: Suite) -> Profile:
         return Profile("seed", f"auto-detection failed ({exc}); defaulting to semconv-1.38")
 
 
+def _start_pipeline(config, collector: FakeCollector, launch: bool):
+    """--via-collector: the real collector, forwarding to ``collector`` (pipeline.py)."""
+    if not launch:
+        raise UsageProblem("--via-collector and --backends need --target-cmd: the suite points the service it "
+                           "starts at the real collector")
+    if config.getoption("--collector-tls"):
+        raise UsageProblem("--via-collector runs the seed's plaintext collector: give it without --collector-tls")
+    return pipeline_mode.start(collector.grpc_port, config.getoption("--ready-timeout"))
+
+
 def start_live(config) -> Suite:
     """Raises UsageProblem (the suite cannot run) or SessionError (the target cannot be checked)."""
     address, command = config.getoption("--target"), config.getoption("--target-cmd")
@@ -291,7 +304,7 @@ def start_live(config) -> Suite:
     collector = FakeCollector(grpc_port=grpc_port if grpc_port is not None else (0 if launch else 4317),
                               memory_cap_bytes=_memory_cap(config), keep_whole=KEEP_WHOLE,
                               tls=certs if config.getoption("--collector-tls") else None)
-    downstream = launched = client = named = None
+    downstream = launched = client = named = pipeline = None
     redactor = Redactor(config.getoption("--redact-metadata"), enabled=not config.getoption("--keep-secrets"))
     redactor.learn_environment()  # a launched target inherits the caller's exporter headers
     collector.metadata_listener = redactor.learn
@@ -301,7 +314,9 @@ def start_live(config) -> Suite:
         downstream = DownstreamServer()
         downstream.metadata_listener = redactor.learn
         downstream.start()
-        env = launch_env(config, collector, certs) if launch else None
+        if pipeline_mode.asked(config):
+            pipeline = _start_pipeline(config, collector, launch)
+        env = launch_env(config, pipeline or collector, certs) if launch else None
         if launch:
             launched = ContainerTarget.of(image, env, target_tls) if image else LaunchedTarget(command, env, tls=target_tls)
             launched.start(config.getoption("--ready-timeout"))
@@ -315,7 +330,7 @@ def start_live(config) -> Suite:
         else:
             probe_contract(client, config.getoption("--descriptor-set"))
         exact_client = ExactHeaderClient(client)
-    except (PortInUse, TargetError, SessionError, UsageProblem) as exc:
+    except (PortInUse, TargetError, SessionError, UsageProblem, pipeline_mode.PipelineError) as exc:
         if named is not None and named.downstream is not None:
             named.downstream.stop()
         if client is not None:
@@ -324,8 +339,12 @@ def start_live(config) -> Suite:
             launched.stop(grace=2)
         if downstream is not None:
             downstream.stop()
+        if pipeline is not None:
+            pipeline.stop()
         collector.stop()
         if isinstance(exc, PortInUse):
+            raise UsageProblem(str(exc)) from None
+        if isinstance(exc, pipeline_mode.PipelineError):
             raise UsageProblem(str(exc)) from None
         if isinstance(exc, TargetError):
             raise SessionError(f"{exc} (what a target must do: {CONTRACT_DOC})") from None
@@ -334,7 +353,8 @@ def start_live(config) -> Suite:
     suite = Suite(collector, downstream, client, get_profile("seed"), watch,
                   config.getoption("--service-name") if launch else None, launched,
                   config.getoption("--otlp-protocol"), probe_calls=0 if named else 1, exact_client=exact_client,
-                  trace_context_level=config.getoption("--trace-context-level"), redactor=redactor, named=named)
+                  trace_context_level=config.getoption("--trace-context-level"), redactor=redactor, named=named,
+                  pipeline=pipeline)
     if launch and named is None:  # instances of other configurations serve only contract checks
         from .instances import InstancePool
 
@@ -360,6 +380,8 @@ def stop_live(suite: Suite) -> None:
     if suite.spare is not None and suite.spare.exception() is None:
         suite.spare.result().stop(grace=2)  # a no-op once SHUT-001 stopped it
     suite.downstream.stop()
+    if suite.pipeline is not None:  # after the target: it forwards the target's last flush
+        suite.pipeline.stop()
     suite.collector.stop()
 
 
