@@ -194,7 +194,9 @@ def _outgoing_call(suite, extra=()):
     with named.outgoing_turn:
         before = len(named.downstream.calls())
         result = named.require(named.outgoing, named.make(named.outgoing, metadata))
-        arrived = named.downstream.wait_for(lambda: named.downstream.calls()[before:], suite.telemetry_timeout)
+        # Nothing to wait for: the downstream records a call before answering it, so one made
+        # while the service handled ours is here once our call has ended.
+        arrived = named.downstream.calls()[before:]
     during = [c for c in arrived if result.started_at - 0.001 <= c.received_at <= result.ended_at + 0.001]
     if len(during) != 1:
         raise TargetUnresponsive(
