@@ -82,8 +82,7 @@ class NamedCalls:
         """Raises CallSpecError (a --call that does not parse) or CallResolutionError."""
         parsed = [parse_call(spec) for spec in specs]
         parsed_outgoing = parse_call(outgoing) if outgoing else None
-        resolver = (Resolver.from_descriptor_set(descriptor_set) if descriptor_set else
-                    Resolver.from_reflection(client.channel, timeout, f"the service at {client.address}"))
+        resolver = _resolver(client, descriptor_set, timeout)
         return cls([resolver.resolve(spec) for spec in parsed], client,
                    resolver.resolve(parsed_outgoing) if parsed_outgoing else None)
 
@@ -113,11 +112,18 @@ class NamedCalls:
         return result
 
 
+def _resolver(client: TargetClient, descriptor_set: str | None, timeout: float) -> Resolver:
+    """The request types of the service's methods: from the descriptor set given, else from its
+    server reflection. Raises CallResolutionError."""
+    if descriptor_set:
+        return Resolver.from_descriptor_set(descriptor_set)
+    return Resolver.from_reflection(client.channel, timeout, f"the service at {client.address}")
+
+
 def no_calls_advice(client: TargetClient, descriptor_set: str | None, timeout: float) -> str:
     """For a service without the contract and no --call: what it offers and what to pass."""
     try:
-        resolver = (Resolver.from_descriptor_set(descriptor_set) if descriptor_set else
-                    Resolver.from_reflection(client.channel, timeout, f"the service at {client.address}"))
+        resolver = _resolver(client, descriptor_set, timeout)
     except CallResolutionError as exc:
         return f"to judge it without the contract, name calls with --call; {exc}"
     return "to judge it without the contract (zero-contract mode), " + what_to_pass(
