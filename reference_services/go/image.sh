@@ -12,5 +12,10 @@ bash ./build.sh >&2
 mkdir -p build/image
 CGO_ENABLED=0 go build -buildvcs=false -trimpath -ldflags "-X main.version=${SERVICE_VERSION:-1.0.0}" \
   -o build/image/reference-go .
-DOCKER_BUILDKIT=0 docker build -q -t "$image" -f Dockerfile build/image >&2
+# The legacy builder (Debian's engine has no BuildKit here); its deprecation notice shown only
+# with a failure.
+if ! built=$(DOCKER_BUILDKIT=0 docker build -q -t "$image" -f Dockerfile build/image 2>&1); then
+  echo "$built" >&2
+  exit 1
+fi
 echo "$image"
