@@ -28,9 +28,10 @@ def configure(config, parallel: bool) -> bool:
     collects."""
     if not asked(config):
         return False
-    if config.getoption("--target") or config.getoption("--target-cmd") or config.getoption("--replay"):
+    if config.getoption("--target") or config.getoption("--target-cmd") or config.getoption("--replay") \
+            or config.getoption("--target-image"):
         raise pytest.UsageError("--chain and --chain-scenario launch the services of their chains themselves: give "
-                                "them without --target, --target-cmd or --replay")
+                                "them without --target, --target-cmd, --target-image or --replay")
     if parallel:
         raise pytest.UsageError("chain mode launches each service once for the whole run: run it without -n")
     root = Path.cwd() if (Path.cwd() / "reference_services").is_dir() else PROJECT_ROOT

@@ -90,6 +90,8 @@ BAD = [
      "--target-image-env go with --target-image"),
     ("two-targets", [f"--target-image={IMAGE}", "--target-cmd=true"], {}, USAGE_ERROR,
      "give one of --target, --target-cmd, --target-image and --replay"),
+    ("with-chain", ["--chain=go", f"--target-image={IMAGE}"], {}, USAGE_ERROR,
+     "without --target, --target-cmd, --target-image or --replay"),
     ("no-such-command", [f"--target-image={IMAGE}", "--target-image-cmd=/nonexistent"], {}, NOT_CHECKED,
      'exec: "/nonexistent": stat /nonexistent: no such file or directory'),
 ]
