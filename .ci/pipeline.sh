@@ -19,3 +19,11 @@ timed() {
 
 echo "==> the real pipeline: OpenTelemetry Collector, Jaeger, Prometheus" >&2
 timed otelcol .venv/bin/python -m otelconform_fixtures.real_collector
+timed jaeger .venv/bin/python -c 'from otelconform_fixtures.backends import jaeger_binary; print(jaeger_binary())'
+if ! command -v prometheus >/dev/null 2>&1; then
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo flock /tmp/apt.lock apt-get update -q >&2
+  timed prometheus $sudo flock /tmp/apt.lock env DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+    --no-install-recommends prometheus
+fi

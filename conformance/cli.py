@@ -36,6 +36,8 @@ def catalog_markdown() -> str:
         profiles = ", ".join(PROFILE_NAMES.values()) + " (rules differ)" if "<profile>" in info.spec else "all"
         if info.launch_only:
             profiles += "; launch mode only"
+        if info.backends:
+            profiles += "; with --backends only"
         mutants = ", ".join(f"`{m}`" for m in info.killed_by) or "—"
         spec = info.spec.replace("|", "\\|")
         fix = info.fix.replace("|", "\\|")

@@ -30,7 +30,10 @@ import yaml
 
 from otelconform_fixtures.real_collector import (DESCRIPTION, OCB_VERSION, BuildError, CollectorError, RealCollector,
                                                  Validation, collector_binary, validate)
+from otelconform_fixtures.backends import Backends
 from otelconform_fixtures.target import free_port
+
+from .selection import item_info
 
 # The OpenTelemetry Collector configuration of the seed architecture (its section "OpenTelemetry
 # Collector Configuration"), exactly as written there.
@@ -165,6 +168,7 @@ class Pipeline:
     ports: Ports
     seed_validation: list[Validation]
     workdir: Path
+    backends: Backends | None = None  # --backends: Jaeger and Prometheus behind the collector
     tls = None  # the real collector serves plaintext OTLP on loopback
 
     def endpoint(self, protocol: str = "grpc") -> str:
@@ -180,10 +184,14 @@ class Pipeline:
                 f"via a real OpenTelemetry Collector (OCB {OCB_VERSION}, 127.0.0.1:{self.ports.grpc} OTLP/gRPC, "
                 f":{self.ports.http} OTLP/HTTP, prometheus exporter :{self.ports.prometheus}): {seed}; ran the "
                 f"seed's config adapted: {'; '.join(f'{k} -> {v}' for k, v in REPLACED.items())}; every pipeline "
-                f"also exports with otlp to the suite's collector; config and log in {self.workdir}")
+                f"also exports with otlp to the suite's collector"
+                + (f"; backends: {self.backends.describe()}" if self.backends is not None else "")
+                + f"; configs and logs in {self.workdir}")
 
     def stop(self) -> None:
         self.collector.stop()
+        if self.backends is not None:
+            self.backends.stop()
 
 
 def came_through_collector(export) -> bool:
@@ -195,19 +203,33 @@ def asked(config) -> bool:
     return bool(config.getoption("--via-collector") or config.getoption("--backends"))
 
 
-def start(forward_to: int, ready_timeout: float, jaeger_otlp: int | None = None) -> Pipeline:
-    """Build (once, cached) and start the real collector forwarding to port ``forward_to``."""
+def start(forward_to: int, ready_timeout: float, backends: bool = False) -> Pipeline:
+    """Build (once, cached) and start the real collector forwarding to port ``forward_to``; with
+    ``backends``, Jaeger and Prometheus behind it first."""
+    workdir = Path(tempfile.mkdtemp(prefix="otelconform-pipeline-"))
+    ports = Ports()
+    stack = None
     try:
         binary = collector_binary()
-    except BuildError as exc:
-        raise PipelineError(f"--via-collector: {exc}") from None
-    seed = seed_validation(binary)
-    workdir = Path(tempfile.mkdtemp(prefix="otelconform-otelcol-"))
-    ports = Ports()
-    collector = RealCollector(binary, adapted_config(forward_to, ports, jaeger_otlp), (ports.grpc, ports.http,
-                              ports.prometheus), workdir)
-    try:
+        seed = seed_validation(binary)
+        if backends:
+            stack = Backends.start(workdir, ports.prometheus, ready_timeout)
+        collector = RealCollector(binary, adapted_config(forward_to, ports, stack.jaeger.otlp_grpc if stack else None),
+                                  (ports.grpc, ports.http, ports.prometheus), workdir)
         collector.start(ready_timeout)
-    except CollectorError as exc:
-        raise PipelineError(str(exc)) from None
-    return Pipeline(collector, ports, seed, workdir)
+    except (BuildError, CollectorError) as exc:
+        if stack is not None:
+            stack.stop()
+        raise PipelineError(f"{'--backends' if backends else '--via-collector'}: {exc}") from None
+    return Pipeline(collector, ports, seed, workdir, stack)
+
+
+def select(config, items, listing_catalog: bool) -> None:
+    """The backend checks run only with --backends (they query Jaeger and Prometheus); any other
+    run leaves them out, unless it only lists the catalog."""
+    if listing_catalog or config.getoption("--backends"):
+        return
+    dropped = [i for i in items if (info := item_info(i)) is not None and info.backends]
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = [i for i in items if i not in dropped]

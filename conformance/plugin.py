@@ -23,7 +23,7 @@ import pytest
 from otelconform_fixtures.container_target import ContainerProblem, container_spec
 from otelconform_fixtures.target import LAUNCH_LOG_DIRS, discard_launch_logs
 
-from . import chain_mode, ids, report, selection
+from . import chain_mode, ids, pipeline, report, selection
 from .capture import Recorder, ReplayTape, load as load_capture, save as save_capture
 from .client import RUNNING
 from .concurrency import ConcurrentChecks
@@ -164,10 +164,12 @@ def pytest_generate_tests(metafunc):
 
 
 def pytest_collection_modifyitems(config, items):
-    chain_mode.select(config, items, listing_catalog=config.option.collectonly and not (
+    listing_catalog = config.option.collectonly and not (
         config.getoption("--target") or config.getoption("--target-cmd") or config.getoption("--replay")
         or config.getoption("--target-image")
-        or chain_mode.asked(config)))
+        or chain_mode.asked(config))
+    chain_mode.select(config, items, listing_catalog=listing_catalog)
+    pipeline.select(config, items, listing_catalog)
     # Without --schema the team-rule check has no instances; drop its empty placeholder.
     if not config.stash[_STATE].team_schemas:
         keep = [i for i in items if "team_schema" not in getattr(i, "fixturenames", ())]

@@ -38,6 +38,7 @@ class CheckInfo:
     zero_contract: bool = False  # also runs on the calls a user names (--call), without the test contract
     fix: str = ""  # how a service that fails the check usually fixes it, shown with the failure
     chain: bool = False  # judges a call through several services (--chain): runs in chain mode only
+    backends: bool = False  # queries Jaeger and Prometheus behind the real collector: runs with --backends only
 
 
 REGISTRY: dict[str, CheckInfo] = {}
@@ -46,11 +47,12 @@ REGISTRY: dict[str, CheckInfo] = {}
 def check(id: str, level: str, title: str, spec: str, signal: str,
           killed_by: tuple[str, ...] = (), launch_only: bool = False, runs_last: bool = False,
           exclusive: bool = False, needs: tuple[str, ...] = (), configuration: str = "", quiet: bool = False,
-          floods: bool = False, zero_contract: bool = False, fix: str = "", chain: bool = False):
+          floods: bool = False, zero_contract: bool = False, fix: str = "", chain: bool = False,
+          backends: bool = False):
     """Register a check function under ``id`` and mark it for the plugin's report."""
     info = CheckInfo(id, Level(level), title, spec, signal, tuple(killed_by), launch_only or bool(configuration),
                      runs_last, exclusive or runs_last, tuple(needs), configuration, quiet, floods, zero_contract,
-                     fix, chain)
+                     fix, chain, backends)
 
     def decorate(fn):
         existing = REGISTRY.get(id)

@@ -286,7 +286,8 @@ def _start_pipeline(config, collector: FakeCollector, launch: bool):
                            "starts at the real collector")
     if config.getoption("--collector-tls"):
         raise UsageProblem("--via-collector runs the seed's plaintext collector: give it without --collector-tls")
-    return pipeline_mode.start(collector.grpc_port, config.getoption("--ready-timeout"))
+    return pipeline_mode.start(collector.grpc_port, config.getoption("--ready-timeout"),
+                               backends=config.getoption("--backends"))
 
 
 def start_live(config) -> Suite:

@@ -20,7 +20,7 @@ PYTHON_MANIFEST = ROOT / "reference_services/python/conformance.yaml"
 BAD_TARGET = f"{sys.executable} {ROOT}/tests/bad_target/server.py"
 OTEL_TARGET = f"{sys.executable} {ROOT}/tests/bad_target/otel_target.py"
 # What a run against one target judges: the chain checks run only in chain mode (--chain).
-TARGET_CHECKS = frozenset(i for i, info in load_catalog().items() if not info.chain)
+TARGET_CHECKS = frozenset(i for i, info in load_catalog().items() if not info.chain and not info.backends)
 
 
 @dataclass

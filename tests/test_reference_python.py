@@ -15,6 +15,7 @@ REGISTRY = load_catalog()
 
 from .conftest import PYTHON_REFERENCE, ROOT, TARGET_CHECKS
 from .test_chains import CHAIN_EXPECTED_FAILURES
+from .test_real_collector import BACKENDS_EXPECTED_FAILURES
 
 # What losing the incoming context fails besides the outgoing checks: the propagation checks
 # that find the target's span through the trace context the suite sent. The other checks that
@@ -169,7 +170,8 @@ def test_grpclib_reference_mutant_fails_exactly_its_checks(suite_runner, mutant)
 def test_catalog_mutants_agree_with_matrix():
     """A check's killed_by names only mutants that really fail it here."""
     fails: dict[str, set[str]] = {}
-    for matrix in (EXPECTED_FAILURES, ASYNC_EXPECTED_FAILURES, GO_EXPECTED_FAILURES, CHAIN_EXPECTED_FAILURES):
+    for matrix in (EXPECTED_FAILURES, ASYNC_EXPECTED_FAILURES, GO_EXPECTED_FAILURES, CHAIN_EXPECTED_FAILURES,
+                   BACKENDS_EXPECTED_FAILURES):
         for mutant, checks in matrix.items():
             fails.setdefault(mutant, set()).update(checks)
     for info in REGISTRY.values():
@@ -179,6 +181,7 @@ def test_catalog_mutants_agree_with_matrix():
 
 def test_every_must_check_is_killed_by_a_mutant():
     killed = set().union(*EXPECTED_FAILURES.values(), *ASYNC_EXPECTED_FAILURES.values(),
-                         *GO_EXPECTED_FAILURES.values(), *CHAIN_EXPECTED_FAILURES.values())
+                         *GO_EXPECTED_FAILURES.values(), *CHAIN_EXPECTED_FAILURES.values(),
+                         *BACKENDS_EXPECTED_FAILURES.values())
     unkilled = {i for i, info in REGISTRY.items() if info.level is Level.MUST and i not in killed}
     assert not unkilled, f"MUST checks no mutant can fail: {sorted(unkilled)}"
