@@ -19,6 +19,7 @@ LEVELS = ("MUST", "SHOULD", "MAY")
 # A check that floods the target sends hundreds of traces; the first few show what went wrong
 # without making the page heavy, and the findings file keeps them all.
 MAX_TRACES = 5
+MAX_CALLS = 5  # likewise the calls a check made, and what reached the downstream
 
 # Spec references start with the document they cite; these prefixes are the documents with a
 # stable public address. A "{path}" takes the path that follows the prefix, up to the first space.
@@ -144,17 +145,30 @@ def _anchor(label: str, taken: set[str]) -> str:
     return anchor
 
 
+def _calls(context: dict) -> list[dict]:
+    """What the suite sent on each call of the check (the propagation it controls) and what the
+    call ended with: the "sent" beside the check's expected-and-got message."""
+    return [{"method": c.get("method") or "", "code": c.get("code") or "",
+             "sent": [(name, value) for name, value in c.get("metadata_sent") or ()]}
+            for c in (context.get("calls") or ())[:MAX_CALLS] if isinstance(c, dict)]
+
+
 def _check(row: dict, anchor: str) -> dict:
     context = row.get("context") or {}
     return {"label": report.label(row), "anchor": anchor, "id": row["id"], "title": row.get("title") or "",
             "level": row["level"], "signal": row.get("signal") or "", "verdict": row["verdict"],
-            "failing": row["verdict"] not in report.NOT_FAILING,
+            "failing": row["verdict"] not in report.NOT_FAILING, "not_run": report.not_run(row),
             "message": (row.get("message") or "").strip(), "reason": report.reason(row, 200),
             # Only where the telemetry was judged: a target that did not answer says its own remedy.
             "fix": (row.get("fix") or "") if row["verdict"] in report.FIXABLE else "",
             "spec": spec_parts(row.get("spec") or ""),
             "traces": [waterfall(t) for t in (context.get("traces") or [])[:MAX_TRACES]],
             "more_traces": max(len(context.get("traces") or []) - MAX_TRACES, 0),
+            "calls": _calls(context), "more_calls": max(len(context.get("calls") or []) - MAX_CALLS, 0),
+            # The propagation headers each call that reached the suite's downstream carried.
+            "received": [[(name, value) for name, value in headers]
+                         for headers in (context.get("downstream_received") or ())[:MAX_CALLS]],
+            "more_received": max(len(context.get("downstream_received") or []) - MAX_CALLS, 0),
             # Findings written before the structured traces existed still say which spans there were.
             "trace_ids": context.get("trace_ids") or [], "span_lines": context.get("spans") or []}
 
@@ -190,7 +204,8 @@ def render_report(rows: list[dict], meta: dict | None, suite_version: str, gener
         meta_items=_meta_items(meta) if meta else [], mode=(meta or {}).get("mode") or "",
         notices=report.session_lines(meta) if meta else [], suite_version=suite_version,
         generated=_utc(generated_at), totals=totals, overall=counts(rows), filters=filters, checks=checks,
-        failing=[c for c in checks if c["failing"]])
+        failing=[c for c in checks if c["failing"] and not c["not_run"]],
+        not_run=[c for c in checks if c["not_run"]])
 
 
 def write_report(path, rows: list[dict], meta: dict | None) -> None:

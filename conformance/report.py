@@ -17,8 +17,10 @@ def label(row: dict) -> str:
 
 
 def reason(row: dict, width: int = 160) -> str:
+    """The message's first line, cut to ``width`` characters with an ellipsis when longer."""
     lines = (row.get("message") or "").strip().splitlines()
-    return lines[0][:width] if lines else ""
+    first = lines[0] if lines else ""
+    return first if len(first) <= width else first[:width - 1].rstrip() + "…"
 
 
 def sorted_rows(results: dict) -> list[dict]:
@@ -79,9 +81,19 @@ NOT_FAILING = ("PASS", "EXPECTED_FAIL", "SKIPPED")
 FIXABLE = ("MISMATCH", "NO_TELEMETRY")
 
 
+# The message of a check that never ran because the session failed (plugin.NOT_RUN): the session
+# error above the rows says why, once, so these rows are listed by ID only.
+NOT_RUN_PREFIX = "not run: "
+
+
+def not_run(row: dict) -> bool:
+    return row["verdict"] == "TARGET_ERROR" and (row.get("message") or "").startswith(NOT_RUN_PREFIX)
+
+
 def _groups(rows: list[dict]) -> dict[str, list[dict]]:
     """Rows by outcome: what needs attention first, then what did not."""
-    return {"failing": [r for r in rows if r["verdict"] not in NOT_FAILING],
+    return {"failing": [r for r in rows if r["verdict"] not in NOT_FAILING and not not_run(r)],
+            "not_run": [r for r in rows if not_run(r)],
             "expected": [r for r in rows if r["verdict"] == "EXPECTED_FAIL"],
             "skipped": [r for r in rows if r["verdict"] == "SKIPPED"],
             "passed": [r for r in rows if r["verdict"] == "PASS"]}
@@ -113,6 +125,9 @@ def terminal_lines(rows: list[dict], meta: dict | None) -> list[str]:
             lines.append(f"  {label(r):<{width}}  {r['level']:<6}  {r['verdict']:<15}  {reason(r, 400)}")
             if r.get("fix") and r["verdict"] in FIXABLE:
                 lines.append(f"  {'':<{width}}  how to fix: {r['fix']}")
+    if groups["not_run"]:
+        lines.append(f"not run ({len(groups['not_run'])}, TARGET_ERROR), "
+                     f"{reason(groups['not_run'][0], 200).removeprefix(NOT_RUN_PREFIX)}: {_ids(groups['not_run'])}")
     if groups["expected"]:
         lines.append(f"failed as the manifest expects ({len(groups['expected'])}): {_ids(groups['expected'])}")
     if groups["skipped"]:
@@ -153,6 +168,9 @@ def markdown(rows: list[dict], meta: dict | None) -> str:
 
     if groups["failing"]:
         out += [f"### Not passed ({len(groups['failing'])})", "", *table(groups["failing"], "❌")]
+    if groups["not_run"]:
+        out += [f"### Not run ({len(groups['not_run'])}, TARGET_ERROR)", "",
+                f"{reason(groups['not_run'][0], 200).removeprefix(NOT_RUN_PREFIX)}: {_ids(groups['not_run'])}", ""]
     for key, title, icon in (("expected", "Failed as the manifest expects", "⚠️"), ("skipped", "Skipped", "⏭️"),
                              ("passed", "Passed", "✅")):
         if groups[key]:
