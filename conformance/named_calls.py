@@ -2,16 +2,21 @@
 
 A service that does not implement the suite's control contract can still be judged on the
 telemetry of its own calls: ``--call 'pkg.Svc/Method={"field": "value"} -> CODE'`` names
-one. Its request and response types come from the server's reflection service or from a
-descriptor set file, so the suite needs no code generated for the team's protos.
+one. Its request and response types come from the server's reflection service, from a
+descriptor set file, or from the service's ``.proto`` (compiled here by grpcio-tools' protoc into
+a descriptor set), so the suite needs no code generated for the team's protos.
 
 PYTEST_DONT_REWRITE: the suite fails checks by raising, never with a bare assert.
 """
 from __future__ import annotations
 
+import importlib.resources
 import json
 import re
 import shlex
+import subprocess
+import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -261,6 +266,30 @@ class Resolver:
                                       f"{', '.join(f.name for f in files.file) or 'no file'}); {advice} "
                                       f"from the .proto file that defines your service")
         return cls(services, f"the descriptor set {path}")
+
+    @classmethod
+    def from_proto(cls, path: str | Path) -> "Resolver":
+        """A ``.proto`` file, compiled with grpcio-tools' protoc: its own folder and the well-known
+        types are the import path, so a proto importing from elsewhere needs a descriptor set."""
+        path = Path(path)
+        if not path.is_file():
+            raise CallResolutionError(f"cannot read {path}: no such file; give the .proto that defines the "
+                                      f"service, or a descriptor set (`{PROTOC_HINT}`)")
+        well_known = importlib.resources.files("grpc_tools") / "_proto"
+        with tempfile.TemporaryDirectory(prefix="otelconform-proto-") as scratch:
+            out = Path(scratch) / "descriptors.binpb"
+            proc = subprocess.run([sys.executable, "-m", "grpc_tools.protoc", f"-I{path.resolve().parent}",
+                                   f"-I{well_known}", "--include_imports", f"--descriptor_set_out={out}", path.name],
+                                  capture_output=True, text=True, timeout=60)
+            if proc.returncode != 0:
+                said = " ".join(proc.stderr.split())[:600] or f"exit status {proc.returncode}"
+                raise CallResolutionError(
+                    f"protoc could not compile {path} ({said}); its imports are looked up in its own folder and "
+                    f"the well-known types: for others, make a descriptor set with `{PROTOC_HINT}` (with your "
+                    f"-I folders) and pass that")
+            resolver = cls.from_descriptor_set(out)
+        resolver.source = f"{path} (compiled with protoc)"
+        return resolver
 
     def methods(self) -> list[MethodDescriptor]:
         """The methods of the team's own services (not reflection's or health's)."""

@@ -1,9 +1,10 @@
 """Zero-contract mode: judging a service through the calls a user names, without the test contract.
 
 With ``--call`` the suite does not ask for ``conformance.v1.Conformance``: it resolves each named
-call through the service's reflection (or ``--descriptor-set``), makes them with its own trace
-context, and runs the checks that need nothing else (``zero_contract=True`` in the catalog).
-The others are skipped with a reason naming the contract methods they call.
+call through the service's reflection (or ``--descriptor-set``: a descriptor set, or a ``.proto``),
+makes them with its own trace context, and runs the checks that need nothing else
+(``zero_contract=True`` in the catalog). The others are skipped with a reason naming the
+contract methods they call.
 
 PYTEST_DONT_REWRITE: the suite fails checks by raising, never with a bare assert.
 """
@@ -113,8 +114,10 @@ class NamedCalls:
 
 
 def _resolver(client: TargetClient, descriptor_set: str | None, timeout: float) -> Resolver:
-    """The request types of the service's methods: from the descriptor set given, else from its
-    server reflection. Raises CallResolutionError."""
+    """The request types of the service's methods: from the descriptor set given (or the .proto,
+    compiled), else from its server reflection. Raises CallResolutionError."""
+    if descriptor_set and descriptor_set.endswith(".proto"):
+        return Resolver.from_proto(descriptor_set)
     if descriptor_set:
         return Resolver.from_descriptor_set(descriptor_set)
     return Resolver.from_reflection(client.channel, timeout, f"the service at {client.address}")
