@@ -33,8 +33,19 @@ def item_info(item) -> CheckInfo | None:
     """The check an item runs: a built-in check, or a team rule given with --schema."""
     team = getattr(item, "callspec", None) and item.callspec.params.get("team_schema")
     if isinstance(team, TeamSchema):
-        return CheckInfo(team.id, Level(team.level), team.title, f"team rule {team.path}", team.applies_to)
+        return CheckInfo(team.id, Level(team.level), team.title, f"team rule {team.path}", team.applies_to,
+                         fix=_team_fix(team))
     return info_for(item)
+
+
+def _team_fix(team: TeamSchema) -> str:
+    """A team rule's fix: its header's ``fix`` when it has one, else where the rule lives."""
+    header = team.schema.get("x-conformance") if isinstance(team.schema, dict) else None
+    given = header.get("fix") if isinstance(header, dict) else None
+    if isinstance(given, str) and given.strip():
+        return given.strip()
+    return (f"Give the {team.applies_to.replace('-', ' ')} what the team rule {team.path.name} requires (the "
+            f"message names the property); the rule's 'x-conformance' header can say how, as a 'fix' text.")
 
 
 def register_markers(config) -> None:
