@@ -128,7 +128,8 @@ def pytest_addoption(parser):
                    "that need one are skipped, saying which contract method would enable them")
     group.add("--descriptor-set", metavar="FILE",
               help="with --call: the request and response types from this descriptor set (protoc "
-                   "--include_imports --descriptor_set_out=FILE) instead of the service's server reflection")
+                   "--include_imports --descriptor_set_out=FILE) or .proto file instead of the service's server "
+                   "reflection")
     group.add("--outgoing-call", metavar="'pkg.Service/Method={json}'",
               help="with --call: the call that makes the service call its dependency, which must be the "
                    "suite's downstream on --downstream-port (outgoing propagation checks)")

@@ -347,6 +347,8 @@ def _describe_to_allure(item, suite) -> None:
     folder are two results, not retries of one."""
     import allure
 
+    from .html_report import spec_parts
+
     info = _check_info(item)
     param = item.nodeid.partition("[")[2].rstrip("]")
     allure.dynamic.title(f"{info.id}{f'[{param}]' if param else ''} {info.title}")
@@ -356,6 +358,9 @@ def _describe_to_allure(item, suite) -> None:
     allure.dynamic.label("check_id", info.id)
     allure.dynamic.description(f"Spec: {info.spec}" + (f"\n\nHow to fix: {info.fix}" if info.fix else ""))
     allure.dynamic.parameter("target", suite.meta_target())
+    for text, url in spec_parts(info.spec):
+        if url:
+            allure.dynamic.link(url, name=text)
 
 
 def _allure_environment(config, meta: dict | None) -> None:

@@ -157,6 +157,8 @@ def test_junit_allure_markdown_and_matrix(suite_runner, tmp_path):
     labels = {(label["name"], label["value"]) for label in prop["labels"]}
     assert {("severity", "critical"), ("feature", "traces"), ("tag", "MUST"), ("check_id", "PROP-005")} <= labels
     assert {"name": "target", "value": repr(f"launched: {PYTHON_REFERENCE}")} in prop["parameters"]  # allure quotes
+    # The spec references with a known address are links (PROP-005 cites W3C Trace Context).
+    assert any(link["url"].startswith("https://www.w3.org/TR/trace-context") for link in prop["links"]), prop
     environment = (allure_dir / "environment.properties").read_text()
     assert f"target=launched: {PYTHON_REFERENCE}" in environment and "profile=semconv-1.38" in environment
     spans_file = next(a for a in prop["attachments"] if a["name"] == "spans.json")
