@@ -92,7 +92,7 @@ def schema_errors(schema: dict, instance: Any, only: tuple[str, ...] | None = No
 @dataclass(frozen=True)
 class Profile:
     name: str  # the schemas/ folder: seed, stable or dup
-    reason: str = "chosen with --semconv"  # why this profile applies, for the report
+    reason: str = "chosen with --semconv or conformance_semconv"  # why this profile applies, for the report
 
     @property
     def label(self) -> str:
