@@ -169,7 +169,7 @@ def pytest_addoption(parser):
                    "triple); repeatable")
     group.add("--via-collector", action="store_true",
               help="with --target-cmd: the service exports to a real OpenTelemetry Collector (built with OCB, "
-                   "cached) that runs the seed's collector config, adapted, and forwards to the suite's collector")
+                   "cached) that runs the architecture document's collector config, adapted, and forwards to the suite's collector")
     group.add("--backends", action="store_true",
               help="implies --via-collector: the collector also sends traces to Jaeger and serves metrics to "
                    "Prometheus, and the backend checks (BACK-*) query both")

@@ -120,7 +120,7 @@ def describe_validation(results: list[Validation]) -> str:
         if unknown:
             removed.append(unknown.group(1))
     verdict = "passes" if results[0].ok else "fails"
-    return f"the seed's collector config {verdict} the collector's validate ({'; '.join(said)})"
+    return f"the architecture document's collector config {verdict} the collector's validate ({'; '.join(said)})"
 
 
 class PipelineError(RuntimeError):
@@ -183,7 +183,7 @@ class Pipeline:
         return (f"{forwarded} of {len(received)} exports reached the suite's collector through the real collector; "
                 f"via a real OpenTelemetry Collector (OCB {OCB_VERSION}, 127.0.0.1:{self.ports.grpc} OTLP/gRPC, "
                 f":{self.ports.http} OTLP/HTTP, prometheus exporter :{self.ports.prometheus}): {seed}; ran the "
-                f"seed's config adapted: {'; '.join(f'{k} -> {v}' for k, v in REPLACED.items())}; every pipeline "
+                f"architecture document's config adapted: {'; '.join(f'{k} -> {v}' for k, v in REPLACED.items())}; every pipeline "
                 f"also exports with otlp to the suite's collector"
                 + (f"; backends: {self.backends.describe()}" if self.backends is not None else "")
                 + f"; configs and logs in {self.workdir}")

@@ -285,7 +285,7 @@ def _start_pipeline(config, collector: FakeCollector, launch: bool):
         raise UsageProblem("--via-collector and --backends need --target-cmd: the suite points the service it "
                            "starts at the real collector")
     if config.getoption("--collector-tls"):
-        raise UsageProblem("--via-collector runs the seed's plaintext collector: give it without --collector-tls")
+        raise UsageProblem("--via-collector runs the architecture document's plaintext collector: give it without --collector-tls")
     return pipeline_mode.start(collector.grpc_port, config.getoption("--ready-timeout"),
                                backends=config.getoption("--backends"))
 

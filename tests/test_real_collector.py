@@ -36,7 +36,7 @@ BACKENDS_EXPECTED_FAILURES = {"drop-incoming-context": {"BACK-001"}, "metric-ren
 def test_seed_config_fails_validate_and_the_adapted_one_passes():
     binary = collector_binary()
     said = describe_validation(seed_validation(binary))
-    assert said.startswith("the seed's collector config fails the collector's validate"), said
+    assert said.startswith("the architecture document's collector config fails the collector's validate"), said
     assert 'unknown type: "jaeger"' in said and 'unknown type: "elasticsearch"' in said, said
     adapted = adapted_config(4317, Ports(), jaeger_otlp=14317)
     assert validate(binary, adapted).ok, validate(binary, adapted).output

@@ -76,8 +76,8 @@ def _jaeger_spans(document) -> dict[str, dict]:
        "traces", killed_by=("drop-incoming-context",), launch_only=True, backends=True,
        fix="Export every span of a call with OTLP to the collector under one trace id, each with its parent span "
            "id (the incoming traceparent's for the server span, the server span's for the client span) and the "
-           "resource's service.name; the collector's traces pipeline must end in Jaeger's OTLP receiver (the seed's "
-           "removed jaeger exporter is now otlp).")
+           "resource's service.name; the collector's traces pipeline must end in Jaeger's OTLP receiver (the "
+           "architecture document's jaeger exporter, removed from the collector, is now otlp).")
 def test_back_001_trace_in_jaeger(suite):
     backends = _backends(suite)
     trace_id, parent_id, _ = relay(suite, "jaeger")
@@ -215,10 +215,10 @@ def _answer_text(status: str, result, job: str) -> str:
     return f"{len(result)} series under that name, with job {jobs} but not {job!r}"
 
 
-@check("BACK-003", "SHOULD", "the seed's RED queries answer in Prometheus once translated to the OTel names",
+@check("BACK-003", "SHOULD", "the architecture document's RED queries answer in Prometheus once translated to the OTel names",
        SEED_RED + "; " + PROM_NAMES, "metrics", killed_by=("metric-renamed",), launch_only=True,
        backends=True,
-       fix="Query the OTel names: the seed's grpc_server_handled_total and grpc_server_handling_seconds_bucket "
+       fix="Query the OTel names: the architecture document's grpc_server_handled_total and grpc_server_handling_seconds_bucket "
            "come from go-grpc-prometheus, which an OpenTelemetry service does not emit; the request rate, error "
            "ratio and duration come from the RPC duration histogram's _count and _bucket series "
            "(docs/pipeline.md lists the translations).")
@@ -235,11 +235,11 @@ def test_back_003_red_queries(suite):
                 empty.append(f"{what}: {query} → {_answer(backends.prometheus, query)}")
     seed = []
     for what, (as_written, runnable) in SEED_QUERIES.items():
-        said = f"{what}: seed's {as_written!r} → {_answer(backends.prometheus, as_written)}"
+        said = f"{what}: as the architecture document writes it, {as_written!r} → {_answer(backends.prometheus, as_written)}"
         if runnable != as_written:
             said += f", runnable {runnable!r} → {_answer(backends.prometheus, runnable)}"
         seed.append(said)
     if empty:
         raise Mismatch("expected every translated RED query to return data, got none for " + "; ".join(empty)
                        + " (those that did: " + ("; ".join(report) or "none") + ")")
-    measured("translated: " + "; ".join(report) + ". The seed's own: " + "; ".join(seed))
+    measured("translated: " + "; ".join(report) + ". The architecture document's own: " + "; ".join(seed))
