@@ -35,6 +35,7 @@ SIGNALS = ("traces", "metrics", "logs")
 # The variable that sets how often each signal is exported (SDK environment variables spec).
 EXPORT_PACE = {"traces": "OTEL_BSP_SCHEDULE_DELAY", "logs": "OTEL_BLRP_SCHEDULE_DELAY",
                "metrics": "OTEL_METRIC_EXPORT_INTERVAL"}
+SDK_DEFAULT_PACE = {"traces": "5 s", "logs": "1 s", "metrics": "60 s"}  # those variables' defaults
 
 
 class SignalWatch:
@@ -51,15 +52,21 @@ class SignalWatch:
         self._first_wait: dict[str, threading.Event] = {}
         self._lock = threading.Lock()
 
-    def slow_exports(self) -> str | None:
+    def slow_exports(self, first_call: float | None = None) -> str | None:
         """Said once in the report: a signal whose exports came further apart than half the time
-        a check waits for telemetry (an SDK left at its default pace, in attach mode)."""
+        a check waits for telemetry (an SDK left at its default pace, in attach mode). With too
+        few exports to see a pace (a 60 s metric interval in a short run), the first export's
+        delay after the suite's first call (``first_call``, the suite's clock) stands in for it."""
         slow = []
         for signal, variable in EXPORT_PACE.items():
             times = sorted(e.received_at for e in self.collector.exports(signal) if not e.error)
             gaps = sorted(later - earlier for earlier, later in zip(times, times[1:]))
-            if len(gaps) >= 2 and (typical := gaps[len(gaps) // 2]) > self.timeout / 2:
-                slow.append(f"{signal} every {typical:.1f}s (set {variable}=50 or less)")
+            if len(gaps) >= 2:
+                if (typical := gaps[len(gaps) // 2]) > self.timeout / 2:
+                    slow.append(f"{signal} every {typical:.1f}s (set {variable}=50 or less)")
+            elif times and first_call is not None and (delay := times[0] - first_call) > self.timeout / 2:
+                slow.append(f"the first {signal} export {delay:.1f}s after the suite's first call, "
+                            f"{len(times)} in the run (set {variable}=50 or less)")
         if not slow:
             return None
         return (f"exports arrived slowly: {'; '.join(slow)}; a check waits at most {self.timeout:g}s "
@@ -115,7 +122,9 @@ class SignalWatch:
                    f"(first: {undecodable[0].error}): the exporter sends something other than OTLP")
         elif others:
             fix = (f"{' and '.join(others)} arrive, so the endpoint is right: enable the {signal} "
-                   f"pipeline (provider and OTLP exporter) in the target")
+                   f"pipeline (provider and OTLP exporter) in the target, or, if it is enabled, export "
+                   f"more often than every {waited:g}s: {EXPORT_PACE[signal]}=50 (the SDK's default is "
+                   f"{SDK_DEFAULT_PACE[signal]})")
         else:
             fix = ("check the exporter's endpoint and protocol (an OTLP/HTTP exporter pointed at the "
                    "gRPC port, or the reverse, delivers nothing) and that the SDK is not disabled")

@@ -142,8 +142,12 @@ class Suite:
                 "ending": ending.describe(SHUTDOWN_GRACE) if ending else None,
                 "diagnoses": dict(self.watch.diagnoses),
                 "ignored_fields": sorted({f for e in self.collector.exports() for f in e.ignored_fields}),
-                "dropped": self._dropped(), "tls": self._tls(), "slow_exports": self.watch.slow_exports(),
+                "dropped": self._dropped(), "tls": self._tls(),
+                "slow_exports": self.watch.slow_exports(self._first_call()),
                 "pipeline": self.pipeline.describe(self.collector.exports()) if self.pipeline is not None else None}
+
+    def _first_call(self) -> float | None:
+        return min((call.started_at for call in self.client.history), default=None)
 
     def _tls(self) -> str:
         client = getattr(self.client, "tls", None)

@@ -12,6 +12,7 @@ import grpc
 import pytest
 from google.protobuf import json_format
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
@@ -125,3 +126,20 @@ def test_exports_further_apart_than_half_the_timeout_are_reported_once_with_the_
     message = SignalWatch(slow, 4.0, "").slow_exports()
     assert "traces every 5.0s (set OTEL_BSP_SCHEDULE_DELAY=50 or less)" in message
     assert "--telemetry-timeout" in message
+
+
+def test_a_signal_exported_once_late_in_a_short_run_is_reported_too():
+    """A 60 s metric interval in a 20 s attach run leaves one export: no pace to measure, but
+    its delay after the suite's first call shows the same."""
+    from otelconform.observe import SignalWatch
+    from otelconform_fixtures.collector import FakeCollector
+
+    empty = metrics_service_pb2.ExportMetricsServiceRequest().SerializeToString()
+    prompt, late = FakeCollector(), FakeCollector()
+    prompt.record("metrics", "grpc", empty, (), received_at=1000.5)
+    late.record("metrics", "grpc", empty, (), received_at=1007.0)
+    assert SignalWatch(prompt, 4.0, "").slow_exports(first_call=1000.0) is None
+    assert SignalWatch(late, 4.0, "").slow_exports() is None  # no call made: nothing to measure from
+    message = SignalWatch(late, 4.0, "").slow_exports(first_call=1000.0)
+    assert "the first metrics export 7.0s after the suite's first call, 1 in the run" in message
+    assert "OTEL_METRIC_EXPORT_INTERVAL=50" in message

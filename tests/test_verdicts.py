@@ -132,6 +132,7 @@ def test_missing_otlp_logs_fail_the_otlp_log_checks_once_and_not_the_stdout_chec
     messages = [r["message"] for r in run.findings if r["id"] in checks and r["verdict"] != "SKIPPED"]
     assert sum("not waited for again" in m for m in messages) == len(messages) - 1, messages
     assert "traces and metrics arrive, so the endpoint is right" in run.output
+    assert "OTEL_BLRP_SCHEDULE_DELAY=50 (the SDK's default is 1 s)" in run.output  # a slow pace looks alike
 
 
 def test_a_target_exporting_the_wrong_protocol_gets_one_diagnosis(suite_runner):
