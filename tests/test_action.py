@@ -40,11 +40,36 @@ def fill(text: str, inputs: dict[str, str]) -> str:
 
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory):
+    """The wheel, with pip's verbose build log beside it (build.log)."""
     out = tmp_path_factory.mktemp("wheel")
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
-                    "-w", str(out), str(ROOT)], check=True, timeout=300)
+    # setuptools builds in the source tree unless told otherwise: its build/ and egg-info there
+    # would be shared with whoever else builds, and build/lib keeps files that have since been
+    # removed or renamed, which the next wheel would still contain.
+    (out / "setup.cfg").write_text(f"[build]\nbuild_base = {out / 'build'}\n[egg_info]\negg_base = {out}\n")
+    # Without PYTHONDONTWRITEBYTECODE, as on a runner: with it, distutils warns that
+    # byte-compiling is disabled, which says nothing about the packaging.
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"} \
+        | {"DIST_EXTRA_CONFIG": str(out / "setup.cfg")}
+    proc = subprocess.run([sys.executable, "-m", "pip", "wheel", "-v", "--no-deps", "--no-build-isolation",
+                           "-w", str(out), str(ROOT)], env=env, capture_output=True, text=True, timeout=300)
+    (out / "build.log").write_text(proc.stdout + proc.stderr)
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
     (built,) = out.glob("pytest_otelconform-*.whl")
     return built
+
+
+# A setuptools warning as pip -v relays it, indented under the build: a Python warning
+# ("build_py.py:215: BuildBackendWarning: Package 'x' is absent from the `packages`
+# configuration", "SetuptoolsDeprecationWarning: ...") or a distutils "warning: ..." line.
+# pip's own notices (WARNING:, DEPRECATION:, [notice]) start the line.
+SETUPTOOLS_WARNING = re.compile(r" +(?:\S+:\d+: \w*Warning\b|warning: )")
+
+
+def test_the_wheel_builds_without_a_setuptools_warning(wheel):
+    log = (wheel.parent / "build.log").read_text()
+    assert "running build_py" in log  # the build's own output is there to be read
+    said = [line.strip() for line in log.splitlines() if SETUPTOOLS_WARNING.match(line)]
+    assert not said, "the wheel's build warns:\n" + "\n".join(said)
 
 
 def run_steps(tmp_path, given: dict[str, str]) -> tuple[int, dict[str, str]]:
