@@ -283,10 +283,15 @@ class Resolver:
                                   capture_output=True, text=True, timeout=60)
             if proc.returncode != 0:
                 said = " ".join(proc.stderr.split())[:600] or f"exit status {proc.returncode}"
-                raise CallResolutionError(
-                    f"protoc could not compile {path} ({said}); its imports are looked up in its own folder and "
-                    f"the well-known types: for others, make a descriptor set with `{PROTOC_HINT}` (with your "
-                    f"-I folders) and pass that")
+                # Where to look depends on what failed: a missing import is the import path's
+                # doing, anything else (syntax, an undefined type) is in the file itself.
+                if "was not found or had errors" in proc.stderr:
+                    advice = (f"its imports are looked up in its own folder and the well-known types: for others, "
+                              f"make a descriptor set with `{PROTOC_HINT}` (with your -I folders) and pass that")
+                else:
+                    advice = (f"correct it where protoc points, or pass a descriptor set made from the .proto "
+                              f"your service is built from (`{PROTOC_HINT}`)")
+                raise CallResolutionError(f"protoc could not compile {path}: {said.rstrip('.')}; {advice}")
             resolver = cls.from_descriptor_set(out)
         resolver.source = f"{path} (compiled with protoc)"
         return resolver

@@ -21,6 +21,8 @@ from grpc_tools import protoc
 from otelconform.named_calls import (EXAMPLE, CallSpecError, CallResolutionError, Resolver, invoke, list_services,
                                      parse_call, what_to_pass)
 
+from .conftest import PYTHON_REFERENCE, run_suite
+
 OK, NOT_FOUND, INVALID_ARGUMENT = grpc.StatusCode.OK, grpc.StatusCode.NOT_FOUND, grpc.StatusCode.INVALID_ARGUMENT
 
 DEMO_PROTO = """
@@ -348,6 +350,45 @@ def test_bad_descriptor_sets_say_how_to_make_one(tmp_path, descriptor_set):
         assert str(caught.value).startswith((f"cannot read the descriptor set {path}", f"{path} is not",
                                              f"the descriptor set {path}"))
         assert says in str(caught.value) and "protoc --include_imports --descriptor_set_out=FILE" in str(caught.value)
+
+
+def test_a_proto_file_resolves_and_calls_as_its_descriptor_set_does(server_of, tmp_path):
+    server = server_of(None)
+    proto = tmp_path / "demo.proto"
+    proto.write_text(DEMO_PROTO)  # imports three well-known types, found without an -I of the user's
+    resolver = Resolver.from_proto(proto)
+    assert resolver.source == f"{proto} (compiled with protoc)"
+    assert [f"{m.containing_service.full_name}/{m.name}" for m in resolver.methods()] == DEMO_METHODS
+    call = parse_call('demo.v1.Greeter/SayHello={"name": "p", "at": "2024-05-01T00:00:00Z"}')
+    outcome = invoke(server.channel, resolver.resolve(call))
+    assert (outcome.code, outcome.response.message) == (OK, "hello p")
+
+
+BROKEN_PROTO = """syntax = "proto3";
+package demo.v1;
+message HelloRequest { string name = 1 }
+service Greeter { rpc SayHello(HelloRequest) returns (HelloRequest); }
+"""
+
+
+def test_a_proto_that_does_not_compile_says_where_and_what_to_do(tmp_path):
+    broken, importing = tmp_path / "broken.proto", tmp_path / "importing.proto"
+    broken.write_text(BROKEN_PROTO)
+    importing.write_text(DEMO_PROTO.replace('import "google/protobuf/any.proto";', 'import "team/common.proto";'))
+    with pytest.raises(CallResolutionError) as caught:
+        Resolver.from_proto(broken)
+    said = str(caught.value)
+    assert said.startswith(f"protoc could not compile {broken}: {broken}:3:40: Expected \";\"; correct it"), said
+    assert "imports are looked up" not in said  # a syntax error is not the import path's doing
+    with pytest.raises(CallResolutionError) as caught:
+        Resolver.from_proto(importing)
+    assert 'Import "team/common.proto" was not found' in str(caught.value)
+    assert "make a descriptor set with `protoc --include_imports" in str(caught.value)
+    # Given to the suite, it is the session's one error, with protoc's words and no traceback.
+    run = run_suite(tmp_path, f"--target-cmd={PYTHON_REFERENCE}", f"--descriptor-set={broken}",
+                    '--call=demo.v1.Greeter/SayHello={"name": "x"}', "-k", "PROP-001")
+    assert run.returncode == 6 and run.meta["session_error"] == said, run.output[-2000:]
+    assert "Traceback" not in run.output and f"session error: {said}" in run.output
 
 
 # -- listing -------------------------------------------------------------------------------
