@@ -104,10 +104,10 @@ def test_stock_service_seed_and_stable_verdicts_differ_and_auto_picks_seed(suite
     assert "semconv profile 'semconv-1.38' (schema_url" in auto.output
 
 
-def _team_rule(tmp_path: Path, level: str) -> Path:
+def _team_rule(tmp_path: Path, level: str, fix: str | None = None) -> Path:
     rule = {"$schema": "https://json-schema.org/draft/2020-12/schema",
             "x-conformance": {"id": "TEAM-001", "level": level, "applies_to": "resource",
-                              "title": "resource names its deployment environment"},
+                              "title": "resource names its deployment environment"} | ({"fix": fix} if fix else {}),
             "type": "object", "required": ["deployment.environment"]}
     path = tmp_path / "team.schema.json"
     path.write_text(json.dumps(rule))
@@ -122,6 +122,21 @@ def test_team_schema_is_a_check_of_its_own(suite_runner, tmp_path):
     passing = suite_runner(f"--target-cmd={PYTHON_REFERENCE}", f"--schema={rule}", "-k", "team", *FAST,
                            env={"OTEL_RESOURCE_ATTRIBUTES": "deployment.environment=ci"})
     assert passing.verdicts() == {"TEAM-001[TEAM-001]": "PASS"} and passing.returncode == 0
+
+
+def test_a_failing_team_rule_says_how_to_fix_it_with_the_rules_fix_text(suite_runner, tmp_path):
+    fix = "Set OTEL_RESOURCE_ATTRIBUTES=deployment.environment=<env> in the service's deployment."
+    rule = _team_rule(tmp_path, "MUST", fix)
+    run = suite_runner(f"--target-cmd={PYTHON_REFERENCE}", f"--schema={rule}", "-k", "team", *FAST,
+                       f"--markdown={tmp_path / 'summary.md'}")
+    (row,) = run.findings
+    assert (row["verdict"], row["fix"]) == ("MISMATCH", fix), row
+    assert f"how to fix: {fix}" in run.output, run.output[-2000:]
+    assert f"**how to fix:** {fix}" in (tmp_path / "summary.md").read_text()
+    # Without a fix text of its own, the failure points at the rule's file.
+    plain = suite_runner(f"--target-cmd={PYTHON_REFERENCE}", f"--schema={_team_rule(tmp_path, 'MUST')}",
+                         "-k", "team", *FAST)
+    assert "the team rule team.schema.json requires" in plain.findings[0]["fix"], plain.findings[0]
 
 
 def test_fail_on_decides_which_levels_fail_the_run(suite_runner, tmp_path):
