@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -11,7 +12,7 @@ from otelconform.registry import load_catalog
 
 REGISTRY = load_catalog()
 
-from .conftest import PYTHON_REFERENCE, ROOT
+from .conftest import PYTHON_REFERENCE, ROOT, TARGET_CHECKS
 
 FAST = ("--telemetry-timeout=3",)
 
@@ -189,6 +190,34 @@ def test_junit_allure_markdown_and_matrix(suite_runner, tmp_path):
     assert cli_main(["matrix", str(findings), str(other), "-o", str(html_out)]) == 0
     page = html_out.read_text()
     assert "<th>PROP-005</th>" in page and page.count(">PASS<") == 2 * len(run.findings)
+
+
+def test_checks_a_session_error_stopped_are_one_line_by_id_not_a_row_each(suite_runner, tmp_path):
+    md = tmp_path / "summary.md"
+    run = suite_runner("--target-cmd=exit 3", "--ready-timeout=5", f"--markdown={md}")
+    assert run.returncode == 6 and set(run.verdicts().values()) == {"TARGET_ERROR"}, run.output[-2000:]
+    instances = sum(row["id"] == "STAT-001" for row in run.findings)
+    assert {row["id"] for row in run.findings} == TARGET_CHECKS and instances > 1
+    why = "the target cannot be checked (see the session error): "
+    heading = f"not run ({len(run.findings)}, TARGET_ERROR), {why}"
+    lines = run.output.splitlines()
+    collapsed = [line for line in lines if line.startswith("not run (")]
+    assert len(collapsed) == 1 and collapsed[0].startswith(heading), run.output[-3000:]
+    collapsed = collapsed[0]
+    named = collapsed.removeprefix(heading).split(", ")
+    assert sorted(n.split(" ×")[0] for n in named) == sorted(TARGET_CHECKS), named  # each ID once
+    assert f"STAT-001 ×{instances}" in named
+    # No row per check: no "not passed" section, and no line that starts with a check's ID.
+    rows = [line for line in lines if line.startswith("not passed")
+            or (starts := ROW_START.match(line)) and starts[1] in TARGET_CHECKS]
+    assert not rows, rows[:5]
+    summary = md.read_text()
+    assert summary.count(f"### Not run ({len(run.findings)}, TARGET_ERROR)\n\n{why}{', '.join(named)}\n") == 1, \
+        summary[:3000]
+    assert "| `" not in summary and "### Not passed" not in summary, summary[:3000]
+
+
+ROW_START = re.compile(r"\s*([A-Z]+-\d{3})\b")
 
 
 def test_two_targets_in_one_allure_folder_are_two_results_not_retries(suite_runner, tmp_path):
