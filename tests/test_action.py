@@ -72,12 +72,15 @@ def test_the_wheel_builds_without_a_setuptools_warning(wheel):
     assert not said, "the wheel's build warns:\n" + "\n".join(said)
 
 
-def run_steps(tmp_path, given: dict[str, str]) -> tuple[int, dict[str, str]]:
+def run_steps(tmp_path, given: dict[str, str], files: dict[str, str] | None = None) -> tuple[int, dict[str, str]]:
+    """The steps, in a workspace holding ``files`` (name -> text) as the service's checkout would."""
     spec = action()
     inputs = {name: str(d.get("default", "")) for name, d in spec["inputs"].items()} | given
     workspace, runner_temp = tmp_path / "workspace", tmp_path / "runner"
     workspace.mkdir()
     runner_temp.mkdir()
+    for name, text in (files or {}).items():
+        (workspace / name).write_text(text)
     github = {"RUNNER_TEMP": str(runner_temp), "GITHUB_OUTPUT": str(tmp_path / "output"),
               "GITHUB_STEP_SUMMARY": str(tmp_path / "summary.md")}
     base = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTEST_ADDOPTS")} | github
@@ -115,6 +118,23 @@ def test_a_fresh_virtualenv_installs_the_wheel_and_the_action_judges_a_service(t
     installed = subprocess.run([str(tmp_path / "runner" / "otelconform-venv" / "bin" / "python"), "-m", "pip",
                                 "show", "pytest-otelconform"], capture_output=True, text=True)
     assert "Name: pytest-otelconform" in installed.stdout
+
+
+def test_the_repositorys_pytest_configuration_gives_target_and_profile_and_n_gets_xdist(tmp_path, wheel):
+    pyproject = ("[tool.pytest.ini_options]\n"
+                 f"conformance_target_cmd = \"{GO_REFERENCE}\"\n"
+                 "conformance_semconv = \"semconv-1.44\"\n")
+    code, outputs = run_steps(tmp_path, {"suite": str(wheel), "extra-args": "-n 2 -k 'PROP-001 or RES-001'"},
+                              files={"pyproject.toml": pyproject})
+    results = tmp_path / "workspace" / "conformance-results"
+    summary = (tmp_path / "summary.md").read_text()
+    assert code == 0 and outputs["exit-code"] == "0", summary[-2000:]
+    findings = json.loads((results / "findings.json").read_text())["findings"]
+    assert {r["id"]: r["verdict"] for r in findings} == {"PROP-001": "PASS", "RES-001": "PASS"}
+    assert "semconv profile 'semconv-1.44' (chosen with --semconv or conformance_semconv)" in summary, summary
+    venv_python = tmp_path / "runner" / "otelconform-venv" / "bin" / "python"
+    xdist = subprocess.run([str(venv_python), "-m", "pip", "show", "pytest-xdist"], capture_output=True, text=True)
+    assert "Name: pytest-xdist" in xdist.stdout, xdist.stderr
 
 
 def test_the_job_fails_with_the_suites_status_when_the_service_cannot_be_checked(tmp_path, wheel):
