@@ -28,8 +28,7 @@ def catalog_markdown() -> str:
              "when this file is stale.", "",
              "A spec named `architecture §…` is a section of the observability architecture (2024) the suite "
              "was built from; `semconv …` is the OpenTelemetry semantic conventions; `schemas/<profile>/` is "
-             "the profile's rules (semconv-1.38 in `schemas/seed`, semconv-1.44 in `schemas/stable`, "
-             "semconv-1.38+1.44 in `schemas/dup`).", "",
+             f"the rules of the profile of that name ({', '.join(PROFILE_NAMES.values())}).", "",
              "| ID | level | title | profiles | spec | how to fix | killed by (mutant) |",
              "| --- | --- | --- | --- | --- | --- | --- |"]
     for info in sorted(load_catalog().values(), key=lambda i: i.id):

@@ -3,10 +3,10 @@
 Each profile is named after the RPC semantic-convention version it validates against:
 ``semconv-1.38`` (the conventions up to v1.38, which the 2024 architecture's table follows),
 ``semconv-1.44`` (today's RPC conventions, renamed from v1.39 on) and ``semconv-1.38+1.44``
-(both at once). Their schemas live in ``schemas/seed``, ``schemas/stable`` and ``schemas/dup``,
-the short names that remain accepted as aliases. The rules themselves are JSON Schemas in
-``schemas/``; values that depend on the call (method, status code) are written ``$name``
-there and filled in per call.
+(both at once); ``seed``, ``stable`` and ``dup`` remain accepted as aliases and are the names in
+code. The rules themselves are JSON Schemas in ``schemas/<profile>/`` (``schemas/semconv-1.38/``
+and so on), their ids ``urn:otelconform:<profile>:<kind>``; values that depend on the call
+(method, status code) are written ``$name`` there and filled in per call.
 
 PYTEST_DONT_REWRITE: the suite fails checks by raising, never with a bare assert.
 """
@@ -26,7 +26,7 @@ from otelconform_schemas import SCHEMA_DIR
 
 from .contract import full_method, split_method
 
-PROFILES = ("seed", "stable", "dup")  # the schemas/ folders, and aliases of the names below
+PROFILES = ("seed", "stable", "dup")  # the names in code, and aliases of the names below
 PROFILE_NAMES = {"seed": "semconv-1.38", "stable": "semconv-1.44", "dup": "semconv-1.38+1.44"}
 PROFILE_CHOICES = (*PROFILE_NAMES.values(), *PROFILES)
 LAST_LEGACY_SEMCONV = (1, 38)  # RPC attributes were renamed in semconv v1.39
@@ -91,17 +91,18 @@ def schema_errors(schema: dict, instance: Any, only: tuple[str, ...] | None = No
 
 @dataclass(frozen=True)
 class Profile:
-    name: str  # the schemas/ folder: seed, stable or dup
+    name: str  # seed, stable or dup
     reason: str = "chosen with --semconv or conformance_semconv"  # why this profile applies, for the report
 
     @property
     def label(self) -> str:
-        """The name a user reads and gives to --semconv: the semconv version it validates."""
+        """The name a user reads and gives to --semconv (the semconv version it validates), and
+        the name of its schemas/ folder."""
         return PROFILE_NAMES[self.name]
 
     @property
     def definition(self) -> dict[str, Any]:
-        return _load(SCHEMA_DIR / self.name / "profile.json")
+        return _load(SCHEMA_DIR / self.label / "profile.json")
 
     @property
     def semconv(self) -> str:
@@ -127,7 +128,7 @@ class Profile:
                     only: tuple[str, ...] | None = None) -> list[str]:
         """Schema violations of a ``server-span`` or ``client-span``'s attributes (with
         ``only``, just those about these attributes, STATUS_ATTRIBUTES say)."""
-        schema = self._schema(f"urn:otelconform:{self.name}:{kind}", method, code, kind == "client-span")
+        schema = self._schema(f"urn:otelconform:{self.label}:{kind}", method, code, kind == "client-span")
         return schema_errors(schema, attributes, only)
 
     def point_errors(self, metric: dict, attributes: dict, method: str, code: grpc.StatusCode) -> list[str]:

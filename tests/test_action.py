@@ -12,6 +12,7 @@ import os
 import re
 import subprocess
 import sys
+import zipfile
 
 import pytest
 import yaml
@@ -96,6 +97,15 @@ def run_steps(tmp_path, given: dict[str, str], files: dict[str, str] | None = No
             raise AssertionError(f"step {step.get('name')!r} failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
     outputs = dict(line.split("=", 1) for line in (tmp_path / "output").read_text().splitlines() if "=" in line)
     return code, outputs
+
+
+def test_the_wheel_holds_every_schema_of_the_source_tree(wheel):
+    # The profiles' folders are package data, not packages: a glob left out loses them quietly.
+    with zipfile.ZipFile(wheel) as built:
+        held = {name for name in built.namelist() if name.startswith("otelconform_schemas/") and name.endswith(".json")}
+    tree = {f"otelconform_schemas/{path.relative_to(ROOT / 'schemas').as_posix()}"
+            for path in (ROOT / "schemas").rglob("*.json")}
+    assert "otelconform_schemas/semconv-1.38+1.44/profile.json" in tree and held == tree, sorted(held ^ tree)
 
 
 def test_the_action_uses_githubs_setup_and_upload_steps():
