@@ -90,8 +90,9 @@ def counts(rows: list[dict]) -> dict[str, int]:
     passed = sum(r["verdict"] == "PASS" for r in rows)
     expected = sum(r["verdict"] == "EXPECTED_FAIL" for r in rows)
     skipped = sum(r["verdict"] == "SKIPPED" for r in rows)
-    return {"passed": passed, "failed": len(rows) - passed - expected - skipped, "expected": expected,
-            "skipped": skipped, "total": len(rows)}
+    not_run = sum(map(report.not_run, rows))  # stopped by a session error: not each check's failure
+    return {"passed": passed, "failed": len(rows) - passed - expected - skipped - not_run, "expected": expected,
+            "skipped": skipped, "not_run": not_run, "total": len(rows)}
 
 
 def waterfall(trace: dict) -> dict:

@@ -68,10 +68,12 @@ def counts_line(rows: list[dict]) -> str:
             passed = sum(r["verdict"] == "PASS" for r in level_rows)
             expected = sum(r["verdict"] == "EXPECTED_FAIL" for r in level_rows)
             skipped = sum(r["verdict"] == "SKIPPED" for r in level_rows)
-            failed = len(level_rows) - passed - expected - skipped
+            unrun = sum(map(not_run, level_rows))  # a session error is not a failure of each check
+            failed = len(level_rows) - passed - expected - skipped - unrun
             text = f"{level}: {passed} passed, {failed} failed"
             text += f", {expected} expected to fail" if expected else ""
             text += f", {skipped} skipped" if skipped else ""
+            text += f", {unrun} not run" if unrun else ""
             parts.append(text)
     return "; ".join(parts)
 
