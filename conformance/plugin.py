@@ -118,6 +118,10 @@ def pytest_configure(config):
         state.team_schemas = [load_team_schema(Path(p)) for p in config.getoption("--schema")]
     except ValueError as exc:
         raise pytest.UsageError(str(exc)) from None
+    descriptors = config.getoption("--descriptor-set")
+    if descriptors and not Path(descriptors).is_file():  # told before any service is started
+        raise pytest.UsageError(f"--descriptor-set {descriptors}: no such file; give a descriptor set (protoc "
+                                f"--include_imports --descriptor_set_out=FILE your.proto) or the .proto itself")
     known = set(load_catalog()) | {t.id for t in state.team_schemas}
     path = config.getoption("--manifest") or (DEFAULT_MANIFEST if Path(DEFAULT_MANIFEST).exists() else None)
     if path:

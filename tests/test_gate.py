@@ -215,9 +215,21 @@ def test_checks_a_session_error_stopped_are_one_line_by_id_not_a_row_each(suite_
     assert summary.count(f"### Not run ({len(run.findings)}, TARGET_ERROR)\n\n{why}{', '.join(named)}\n") == 1, \
         summary[:3000]
     assert "| `" not in summary and "### Not passed" not in summary, summary[:3000]
+    must = sum(row["level"] == "MUST" for row in run.findings)
+    assert f"MUST: 0 passed, 0 failed, {must} not run" in run.output  # totals do not call them failures
+    assert "it exited with status 3" in run.output and "(nothing on stderr)" in run.output
 
 
 ROW_START = re.compile(r"\s*([A-Z]+-\d{3})\b")
+
+
+def test_a_descriptor_set_that_is_not_there_is_a_usage_error_before_the_service_starts(suite_runner, tmp_path):
+    started = tmp_path / "started"
+    run = suite_runner(f"--target-cmd=touch {started}; sleep 30", "--call=demo.v1.Greeter/SayHello={}",
+                       f"--descriptor-set={tmp_path / 'missing.binpb'}")
+    assert run.returncode == 4, run.output[-2000:]
+    assert "missing.binpb: no such file" in run.output and "--descriptor_set_out=FILE" in run.output
+    assert not started.exists()
 
 
 def test_two_targets_in_one_allure_folder_are_two_results_not_retries(suite_runner, tmp_path):
