@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import argparse
 
-import grpc
 from dataclasses import dataclass
 from typing import Any, Callable
+
+import grpc
+import pytest
 
 from otelconform_fixtures.retention import DEFAULT_CAP_BYTES
 
@@ -34,6 +36,7 @@ class _Spec:
 
 
 _SPECS: list[_Spec] = []
+_SOURCES = pytest.StashKey[dict]()  # option dest -> where its value came from
 
 
 class _Options:
@@ -60,15 +63,26 @@ class _Options:
 
 def resolve(config) -> None:
     """Fill each option left off the command line from its ini key, else its default."""
+    sources = config.stash.setdefault(_SOURCES, {})
     for spec in _SPECS:
         if getattr(config.option, spec.dest, None) is not None:
+            sources[spec.dest] = spec.flag
             continue
         value = config.getini(spec.ini)
         if value in ("", []):
             value = spec.default
-        elif spec.action != "append":
-            value = _from_ini(spec, value.strip())
+            sources[spec.dest] = "the default"
+        else:
+            sources[spec.dest] = f"{spec.ini} in {config.inipath.name if config.inipath else 'the ini file'}"
+            if spec.action != "append":
+                value = _from_ini(spec, value.strip())
         setattr(config.option, spec.dest, value)
+
+
+def source(config, dest: str) -> str:
+    """Where an option's value came from, as a report says it: the flag, the ini key and its
+    file, or the default."""
+    return config.stash.get(_SOURCES, {}).get(dest, "the default")
 
 
 def _from_ini(spec: _Spec, text: str) -> Any:

@@ -22,7 +22,7 @@ from otelconform_fixtures.ports import PortInUse
 from otelconform_fixtures.target import Ending, LaunchedTarget, TargetError, wait_until_serving
 from otelconform_fixtures.tls import ClientTls, RunCertificates, session_exporter_tls
 
-from . import ids
+from . import ids, options
 from . import pipeline as pipeline_mode
 from .capture import ReplayClient, ReplayCollector, ReplayDownstream, ReplayedTarget, VirtualClock
 from .client import TargetClient
@@ -274,7 +274,9 @@ def _named_calls(config, client: TargetClient):
 def _resolve_profile(config, suite: Suite) -> Profile:
     choice = config.getoption("--semconv")
     if choice != "auto":
-        return get_profile(choice)
+        chosen = get_profile(choice)
+        how = options.source(config, "semconv")
+        return Profile(chosen.name, how if how == "the default" else f"chosen with {how}")
     from .checks._calls import traced_echo_span
 
     try:

@@ -141,7 +141,7 @@ def test_the_repositorys_pytest_configuration_gives_target_and_profile_and_n_get
     assert code == 0 and outputs["exit-code"] == "0", summary[-2000:]
     findings = json.loads((results / "findings.json").read_text())["findings"]
     assert {r["id"]: r["verdict"] for r in findings} == {"PROP-001": "PASS", "RES-001": "PASS"}
-    assert "semconv profile 'semconv-1.44' (chosen with --semconv or conformance_semconv)" in summary, summary
+    assert "semconv profile 'semconv-1.44' (chosen with conformance_semconv in pyproject.toml)" in summary, summary
     venv_python = tmp_path / "runner" / "otelconform-venv" / "bin" / "python"
     xdist = subprocess.run([str(venv_python), "-m", "pip", "show", "pytest-xdist"], capture_output=True, text=True)
     assert "Name: pytest-xdist" in xdist.stdout, xdist.stderr
