@@ -86,15 +86,6 @@ def spec_parts(spec: str) -> list[tuple[str, str | None]]:
     return parts
 
 
-def counts(rows: list[dict]) -> dict[str, int]:
-    passed = sum(r["verdict"] == "PASS" for r in rows)
-    expected = sum(r["verdict"] == "EXPECTED_FAIL" for r in rows)
-    skipped = sum(r["verdict"] == "SKIPPED" for r in rows)
-    not_run = sum(map(report.not_run, rows))  # stopped by a session error: not each check's failure
-    return {"passed": passed, "failed": len(rows) - passed - expected - skipped - not_run, "expected": expected,
-            "skipped": skipped, "not_run": not_run, "total": len(rows)}
-
-
 def waterfall(trace: dict) -> dict:
     """One trace's spans in tree order, each with its depth and its bar's offset and width in
     per cent of the trace's time window."""
@@ -196,7 +187,7 @@ def render_report(rows: list[dict], meta: dict | None, suite_version: str, gener
     """The report of one run as a self-contained HTML page."""
     taken: set[str] = set()
     checks = [_check(r, _anchor(report.label(r), taken)) for r in rows]
-    totals = [{"level": level, **counts([r for r in rows if r["level"] == level])}
+    totals = [{"level": level, **report.counts([r for r in rows if r["level"] == level])}
               for level in _ordered((r["level"] for r in rows), LEVELS)]
     filters = {"level": _ordered((c["level"] for c in checks), LEVELS),
                "signal": _ordered(c["signal"] for c in checks),
@@ -204,7 +195,7 @@ def render_report(rows: list[dict], meta: dict | None, suite_version: str, gener
     return _environment().get_template("report.html.j2").render(
         meta_items=_meta_items(meta) if meta else [], mode=(meta or {}).get("mode") or "",
         notices=report.session_lines(meta) if meta else [], suite_version=suite_version,
-        generated=_utc(generated_at), totals=totals, overall=counts(rows), filters=filters, checks=checks,
+        generated=_utc(generated_at), totals=totals, overall=report.counts(rows), filters=filters, checks=checks,
         failing=[c for c in checks if c["failing"] and not c["not_run"]],
         not_run=[c for c in checks if c["not_run"]])
 
@@ -228,7 +219,7 @@ def render_matrix(files: list[tuple[str, dict | None, list[dict]]], suite_versio
                           "reason": shorten(report.reason(row, 400), 90)}
         columns.append({"name": name, "profile": (meta or {}).get("profile") or "",
                         "headline": report.headline(meta) if meta else "no session description",
-                        "cells": cells, "totals": counts(rows)})
+                        "cells": cells, "totals": report.counts(rows)})
     return _environment().get_template("matrix.html.j2").render(
         columns=columns, lines=[lines[k] for k in sorted(lines)], suite_version=suite_version,
         generated=_utc(generated_at))

@@ -86,8 +86,6 @@ def source(config, dest: str) -> str:
 
 
 def _from_ini(spec: _Spec, text: str) -> Any:
-    import pytest
-
     where = f"ini option {spec.ini} = {text!r}"
     if spec.action == "store_true":
         if text.lower() in ("true", "yes", "on", "1"):

@@ -60,20 +60,26 @@ def session_lines(meta: dict) -> list[str]:
     return lines
 
 
+def counts(rows: list[dict]) -> dict[str, int]:
+    """Rows by outcome, as every report totals them."""
+    passed = sum(r["verdict"] == "PASS" for r in rows)
+    expected = sum(r["verdict"] == "EXPECTED_FAIL" for r in rows)
+    skipped = sum(r["verdict"] == "SKIPPED" for r in rows)
+    unrun = sum(map(not_run, rows))  # stopped by a session error: not each check's failure
+    return {"passed": passed, "failed": len(rows) - passed - expected - skipped - unrun, "expected": expected,
+            "skipped": skipped, "not_run": unrun, "total": len(rows)}
+
+
 def counts_line(rows: list[dict]) -> str:
     parts = []
     for level in ("MUST", "SHOULD", "MAY"):
         level_rows = [r for r in rows if r["level"] == level]
         if level_rows:
-            passed = sum(r["verdict"] == "PASS" for r in level_rows)
-            expected = sum(r["verdict"] == "EXPECTED_FAIL" for r in level_rows)
-            skipped = sum(r["verdict"] == "SKIPPED" for r in level_rows)
-            unrun = sum(map(not_run, level_rows))  # a session error is not a failure of each check
-            failed = len(level_rows) - passed - expected - skipped - unrun
-            text = f"{level}: {passed} passed, {failed} failed"
-            text += f", {expected} expected to fail" if expected else ""
-            text += f", {skipped} skipped" if skipped else ""
-            text += f", {unrun} not run" if unrun else ""
+            c = counts(level_rows)
+            text = f"{level}: {c['passed']} passed, {c['failed']} failed"
+            text += f", {c['expected']} expected to fail" if c["expected"] else ""
+            text += f", {c['skipped']} skipped" if c["skipped"] else ""
+            text += f", {c['not_run']} not run" if c["not_run"] else ""
             parts.append(text)
     return "; ".join(parts)
 
