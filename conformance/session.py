@@ -310,7 +310,8 @@ def start_live(config) -> Suite:
     target_tls, certs = _tls_setup(config, launch)
     collector = FakeCollector(grpc_port=grpc_port if grpc_port is not None else (0 if launch else 4317),
                               memory_cap_bytes=_memory_cap(config), keep_whole=KEEP_WHOLE,
-                              tls=certs if config.getoption("--collector-tls") else None)
+                              tls=certs if config.getoption("--collector-tls") else None,
+                              own_process=True)  # a flood of exports must not slow the checks down
     downstream = launched = client = named = pipeline = None
     redactor = Redactor(config.getoption("--redact-metadata"), enabled=not config.getoption("--keep-secrets"))
     redactor.learn_environment()  # a launched target inherits the caller's exporter headers
