@@ -10,6 +10,12 @@ and the verdicts that differ between the modes.
     .venv/bin/python bench/flood.py --rounds 3
     .venv/bin/python bench/flood.py --rounds 3 --reference go --spans-per-second 50000
     .venv/bin/python bench/flood.py --rounds 5 --flooder go   # the Go load generator (flooder_go/)
+    .venv/bin/python bench/flood.py --rounds 5 --flooder go --flood-to own-process
+
+``--flood-to own-process`` sends the same flood to a fake collector in a process of its own
+(``fake_collector.py``) instead of the suite's: the machine carries the same load, but the
+suite's process does none of the work, which tells the cost of sharing two cores apart from
+the cost the suite's own collector adds.
 
 The Go flooder sends the same exports for about two thirds of the Python one's CPU; on a 2-core
 machine the load generator's own cost slows the run it measures, so both are offered.
@@ -56,6 +62,15 @@ PEAK_RSS = ("import resource, sys, pytest; code = pytest.main(sys.argv[2:]); "
             "sys.exit(code)")
 
 
+def own_collector(port: int) -> subprocess.Popen:
+    """The fake collector alone in a process, listening on ``port`` once this returns."""
+    proc = subprocess.Popen([sys.executable, str(Path(__file__).with_name("fake_collector.py")), f"--port={port}"],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    if proc.stdout.readline().strip() != "ready":
+        raise SystemExit("bench/fake_collector.py did not start")
+    return proc
+
+
 def one_run(name: str, workdir: Path, flood: dict | None) -> dict:
     semconv, protocol = REFERENCES[name]
     port = free_port()
@@ -66,10 +81,14 @@ def one_run(name: str, workdir: Path, flood: dict | None) -> dict:
     manifest = ROOT / "reference_services" / name / "conformance.yaml"
     if manifest.exists():
         args.append(f"--manifest={manifest}")
-    flooder = None
+    flooder = sink = None
     if flood is not None:
+        flood_port = port
+        if flood["to"] == "own-process":
+            flood_port = free_port()
+            sink = own_collector(flood_port)
         flooder = subprocess.Popen(
-            [*flood["command"], f"--target=127.0.0.1:{port}",
+            [*flood["command"], f"--target=127.0.0.1:{flood_port}",
              f"--spans-per-second={flood['rate']}", f"--batch={flood['batch']}"],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
             env={**os.environ, "GRPC_VERBOSITY": "ERROR"})  # the suite closing its port is no news
@@ -85,6 +104,8 @@ def one_run(name: str, workdir: Path, flood: dict | None) -> dict:
     if flooder is not None:
         out, _ = flooder.communicate("", timeout=60)  # closing stdin stops it
         result["flood"] = json.loads(out.strip().splitlines()[-1]) if out.strip() else None
+    if sink is not None:
+        sink.communicate("", timeout=60)
     return result
 
 
@@ -96,10 +117,13 @@ def main() -> int:
     parser.add_argument("--batch", type=int, default=512)
     parser.add_argument("--flooder", choices=("python", "go"), default="python",
                         help="the load generator: flooder.py (default) or flooder_go/ (less CPU)")
+    parser.add_argument("--flood-to", choices=("suite", "own-process"), default="suite",
+                        help="the suite's collector (default), or a fake collector in a process of its own")
     parser.add_argument("--output", help="also write the numbers as JSON")
     args = parser.parse_args()
     runs: dict[str, list[dict]] = {"quiet": [], "flooded": []}
-    flood = {"rate": args.spans_per_second, "batch": args.batch, "command": flooder_command(args.flooder)}
+    flood = {"rate": args.spans_per_second, "batch": args.batch, "command": flooder_command(args.flooder),
+             "to": args.flood_to}
     with tempfile.TemporaryDirectory() as workdir:
         for round_ in range(args.rounds):
             # Each round's two runs are neighbours in time, and which goes first alternates, so
@@ -117,7 +141,7 @@ def main() -> int:
     print(f"flooded/quiet {medians['flooded'] / medians['quiet']:.2f}x (ratio of the medians); per round "
           f"median {statistics.median(paired):.2f}x (from {paired[0]:.2f}x to {paired[-1]:.2f}x); the flood reached "
           f"{statistics.median(rates) if rates else 0:,.0f} spans/s accepted (asked {args.spans_per_second:,.0f}, "
-          f"{args.flooder} flooder)")
+          f"{args.flooder} flooder, to {'the suite' if args.flood_to == 'suite' else 'a collector of its own'})")
     quiet_fail = {f for r in runs["quiet"] for f in r["failing"]}
     flood_fail = {f for r in runs["flooded"] for f in r["failing"]}
     print(f"failing only when flooded: {sorted(flood_fail - quiet_fail) or 'none'}; "
